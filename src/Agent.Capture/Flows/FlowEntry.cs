@@ -1,0 +1,99 @@
+using System.Runtime.CompilerServices;
+using Tripline.Capture.Parsing;
+
+namespace Tripline.Capture.Flows;
+
+/// <summary>How the initiator of a flow was known.</summary>
+public enum FlowOrientation : byte
+{
+    /// <summary>The start was seen: SYN, SYN-ACK, SCTP INIT, an echo request, or the first packet of a datagram flow.</summary>
+    Observed,
+    /// <summary>The start was missed; a declared container or Service port told which side serves.</summary>
+    Inferred,
+    /// <summary>The start was missed and nothing declared the server side.</summary>
+    Unknown,
+}
+
+public enum FlowEndReason : byte
+{
+    None,
+    Fin,
+    Rst,
+    Idle,
+    Shutdown,
+    Eof,
+    /// <summary>The table was full and this flow was the least recently active in its neighbourhood.</summary>
+    Evicted,
+}
+
+public enum FlowEventKind : byte
+{
+    Start,
+    Update,
+    End,
+}
+
+internal enum TcpCloseState : byte
+{
+    Open,
+    /// <summary>Both FINs or a RST were seen: the entry lingers to absorb the last ACKs, then ends.</summary>
+    Closing,
+}
+
+/// <summary>The interfaces that saw a flow (the first is the one whose packets are counted).</summary>
+[InlineArray(Capacity)]
+public struct InterfaceSet
+{
+    public const int Capacity = 4;
+    private int _element;
+}
+
+/// <summary>
+/// One flow, oriented from initiator (<see cref="Source"/>) to responder (<see cref="Destination"/>).
+/// Lives by value in the flow table's slot array; copies of it travel in flow events.
+/// </summary>
+public struct FlowEntry
+{
+    public ulong Id;
+    public IpAddress Source;
+    public IpAddress Destination;
+    public IpAddress OuterSource;
+    public IpAddress OuterDestination;
+    public long FirstSeenNs;
+    public long LastSeenNs;
+    public long LastRecordNs;
+    public ulong PacketsSent;
+    public ulong PacketsReceived;
+    public ulong BytesSent;
+    public ulong BytesReceived;
+    public InterfaceSet Interfaces;
+    public uint Hash;
+    public uint TunnelId;
+    public ushort SourcePort;
+    public ushort DestinationPort;
+    public byte Protocol;
+    public byte IcmpType;
+    public byte IcmpCode;
+    public TcpFlags TcpFlagsSeen;
+    public FlowOrientation Orientation;
+    public FlowEndReason EndReason;
+    internal TcpCloseState CloseState;
+    internal bool FinFromSource;
+    internal bool FinFromDestination;
+    internal bool Occupied;
+    internal bool ActivitySinceRecord;
+    public byte InterfaceCount;
+
+    public readonly bool HasPorts => IpProtocol.HasPorts(Protocol);
+
+    public readonly int InterfaceAt(int index) => Interfaces[index];
+}
+
+/// <summary>A flow's start, update or end, carried by value from the flow table to enrichment.</summary>
+public struct FlowEvent
+{
+    public FlowEventKind Kind;
+    /// <summary>When the event happened: a packet time in replay, the wall clock live.</summary>
+    public long TimeNs;
+    public FlowEntry Flow;
+}

@@ -1,0 +1,496 @@
+using System.Runtime.CompilerServices;
+using Tripline.Capture.Parsing;
+
+namespace Tripline.Capture.Flows;
+
+/// <summary>
+/// Connections and conversations, one struct entry each, in a pre-sized open-addressing table (linear probing,
+/// backward-shift deletion, so no tombstones). Owned by one thread: no locks. Every packet handed to
+/// <see cref="Add"/> is counted in exactly one flow or in one of the <see cref="Stats"/> counters.
+/// </summary>
+public sealed class FlowTable
+{
+    private const int EvictionWindow = 16;
+    private const int FragmentCacheSize = 4096;
+
+    private readonly FlowEntry[] _slots;
+    private readonly int _mask;
+    private readonly int _maxFlows;
+    private readonly IFlowEventSink _sink;
+    private readonly IServerPortHint? _hint;
+    private readonly long _tcpIdleNs, _udpIdleNs, _icmpIdleNs, _sctpIdleNs, _lingerNs, _updateNs, _sweepNs;
+    private readonly ulong _idSeed;
+    private readonly FragmentPorts[] _fragments = new FragmentPorts[FragmentCacheSize];
+    private int _count;
+    private long _now;
+    private long _nextSweep;
+
+    private struct FragmentPorts
+    {
+        public IpAddress Source;
+        public uint Id;
+        public ushort SourcePort;
+        public ushort DestinationPort;
+        public byte Protocol;
+        public bool Valid;
+    }
+
+    public FlowTable(FlowTableOptions options, IFlowEventSink sink, IServerPortHint? hint = null, ulong idSeed = 0)
+    {
+        _maxFlows = options.MaxFlows;
+        // Load factor at most one half keeps linear-probe chains short.
+        int capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
+        _slots = new FlowEntry[capacity];
+        _mask = capacity - 1;
+        _sink = sink;
+        _hint = hint;
+        _idSeed = idSeed;
+        _tcpIdleNs = Ns(options.TcpIdleTimeout);
+        _udpIdleNs = Ns(options.UdpIdleTimeout);
+        _icmpIdleNs = Ns(options.IcmpIdleTimeout);
+        _sctpIdleNs = Ns(options.SctpIdleTimeout);
+        _lingerNs = Ns(options.CloseLinger);
+        _updateNs = Ns(options.UpdateInterval);
+        _sweepNs = Ns(options.SweepInterval);
+        _nextSweep = long.MinValue;
+    }
+
+    private static long Ns(TimeSpan span) => span.Ticks * 100;
+
+    public FlowTableStats Stats { get; } = new();
+
+    public int Count => _count;
+
+    public int Capacity => _maxFlows;
+
+    /// <summary>The latest time the table has seen (packet or clock).</summary>
+    public long Now => _now;
+
+    /// <summary>Accounts one parsed packet. Returns false when it was counted elsewhere (an unmatched fragment).</summary>
+    public bool Add(ref PacketHeaders packet)
+    {
+        if (packet.TimestampNs > _now) _now = packet.TimestampNs;
+        if (_now >= _nextSweep) SweepDue();
+
+        if ((packet.Flags & PacketFlags.Fragment) != 0 && !ResolveFragmentPorts(ref packet))
+        {
+            Stats.UnmatchedFragments++;
+            return false;
+        }
+
+        uint hash = HashOf(in packet);
+        int slot = (int)(hash & (uint)_mask);
+        ref FlowEntry entry = ref _slots[slot];
+        while (entry.Occupied)
+        {
+            if (entry.Hash == hash && entry.Protocol == packet.Protocol)
+            {
+                if (entry.Source == packet.Source && entry.Destination == packet.Destination
+                    && entry.SourcePort == packet.SourcePort && entry.DestinationPort == packet.DestinationPort)
+                {
+                    return Update(ref entry, ref packet, fromSource: true, slot);
+                }
+                if (entry.Source == packet.Destination && entry.Destination == packet.Source
+                    && entry.SourcePort == packet.DestinationPort && entry.DestinationPort == packet.SourcePort)
+                {
+                    return Update(ref entry, ref packet, fromSource: false, slot);
+                }
+            }
+            slot = (slot + 1) & _mask;
+            entry = ref _slots[slot];
+        }
+        Insert(slot, hash, ref packet);
+        return true;
+    }
+
+    /// <summary>Moves the table's clock forward without a packet (live capture on a quiet node) and sweeps if due.</summary>
+    public void Advance(long nowNs)
+    {
+        if (nowNs > _now) _now = nowNs;
+        if (_now >= _nextSweep) SweepDue();
+    }
+
+    /// <summary>Ends every flow (end of file, shutdown) with the given reason.</summary>
+    public void EndAll(FlowEndReason reason, long? timeNs = null)
+    {
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            ref FlowEntry entry = ref _slots[i];
+            if (!entry.Occupied) continue;
+            if (entry.EndReason == FlowEndReason.None) entry.EndReason = reason;
+            // At the end of a file the flow ended with its last packet; at shutdown, now.
+            long time = timeNs ?? entry.LastSeenNs;
+            EmitEnd(ref entry, time);
+            entry.Occupied = false;
+        }
+        _count = 0;
+        Stats.Active = 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint HashOf(in PacketHeaders p)
+    {
+        // Symmetric: both directions of a flow hash alike. XOR of the two endpoints, then a strong mix.
+        UInt128 a = p.Source.Value, b = p.Destination.Value;
+        ulong x = (ulong)(a >> 64) ^ (ulong)a ^ (ulong)(b >> 64) ^ (ulong)b;
+        ulong ports = (uint)(p.SourcePort ^ p.DestinationPort) | ((ulong)(uint)(p.SourcePort + p.DestinationPort) << 16);
+        x ^= ports << 24 ^ (ulong)p.Protocol << 56 ^ (ulong)p.Protocol;
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdUL;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53UL;
+        x ^= x >> 33;
+        return (uint)x;
+    }
+
+    private bool ResolveFragmentPorts(ref PacketHeaders packet)
+    {
+        // The first fragment carries the ports; later ones borrow them through a small direct-mapped cache.
+        int index = (int)((packet.FragmentId ^ (uint)packet.Source.Value ^ (uint)packet.Destination.Value * 31) & (FragmentCacheSize - 1));
+        ref FragmentPorts cached = ref _fragments[index];
+        if ((packet.Flags & PacketFlags.NonFirstFragment) == 0)
+        {
+            cached.Source = packet.Source;
+            cached.Id = packet.FragmentId;
+            cached.Protocol = packet.Protocol;
+            cached.SourcePort = packet.SourcePort;
+            cached.DestinationPort = packet.DestinationPort;
+            cached.Valid = true;
+            return true;
+        }
+        if (cached.Valid && cached.Id == packet.FragmentId && cached.Source == packet.Source && cached.Protocol == packet.Protocol)
+        {
+            packet.SourcePort = cached.SourcePort;
+            packet.DestinationPort = cached.DestinationPort;
+            return true;
+        }
+        // ICMP errors and other portless protocols need no ports to find their flow.
+        return !IpProtocol.HasPorts(packet.Protocol) && (packet.Flags & PacketFlags.HasPorts) == 0 && packet.Protocol is not (IpProtocol.Icmp or IpProtocol.Icmpv6);
+    }
+
+    private bool Update(ref FlowEntry entry, ref PacketHeaders packet, bool fromSource, int slot)
+    {
+        if (entry.CloseState == TcpCloseState.Closing && IsNewConnection(in packet))
+        {
+            // The 5-tuple was reused by a new connection while the old one lingered: end it, start afresh.
+            long endTime = entry.LastSeenNs;
+            EmitEnd(ref entry, endTime);
+            RemoveAt(slot);
+            Add(ref packet);
+            return true;
+        }
+
+        if (!NoteInterface(ref entry, packet.InterfaceIndex))
+        {
+            Stats.DuplicatePackets++;
+            return true;
+        }
+
+        Stats.Packets++;
+        Stats.Bytes += packet.IpLength;
+        if (fromSource)
+        {
+            entry.PacketsSent++;
+            entry.BytesSent += (ulong)packet.IpLength;
+        }
+        else
+        {
+            entry.PacketsReceived++;
+            entry.BytesReceived += (ulong)packet.IpLength;
+        }
+        entry.LastSeenNs = Math.Max(entry.LastSeenNs, packet.TimestampNs);
+        entry.ActivitySinceRecord = true;
+        ApplyTransportState(ref entry, in packet, fromSource);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool NoteInterface(ref FlowEntry entry, int iface)
+    {
+        // Rule against double counting: a flow's packets are counted on the interface that saw it first; the same
+        // packet seen on the peer's veth or on a bridge only adds that interface to the record.
+        if (entry.Interfaces[0] == iface) return true;
+        for (int i = 1; i < entry.InterfaceCount; i++)
+        {
+            if (entry.Interfaces[i] == iface) return false;
+        }
+        if (entry.InterfaceCount < InterfaceSet.Capacity) entry.Interfaces[entry.InterfaceCount++] = iface;
+        return false;
+    }
+
+    private static bool IsNewConnection(in PacketHeaders p) => p.Protocol switch
+    {
+        IpProtocol.Tcp => (p.TcpFlags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn,
+        IpProtocol.Sctp => p.SctpChunkType == 1,
+        _ => false,
+    };
+
+    private void ApplyTransportState(ref FlowEntry entry, in PacketHeaders packet, bool fromSource)
+    {
+        if (packet.Protocol == IpProtocol.Tcp)
+        {
+            TcpFlags flags = packet.TcpFlags;
+            entry.TcpFlagsSeen |= flags;
+            if ((flags & TcpFlags.Rst) != 0)
+            {
+                if (entry.CloseState == TcpCloseState.Open) entry.EndReason = FlowEndReason.Rst;
+                entry.CloseState = TcpCloseState.Closing;
+            }
+            else if ((flags & TcpFlags.Fin) != 0)
+            {
+                if (fromSource) entry.FinFromSource = true; else entry.FinFromDestination = true;
+                if (entry.FinFromSource && entry.FinFromDestination && entry.CloseState == TcpCloseState.Open)
+                {
+                    entry.EndReason = FlowEndReason.Fin;
+                    entry.CloseState = TcpCloseState.Closing;
+                }
+            }
+        }
+        else if (packet.Protocol == IpProtocol.Sctp)
+        {
+            // ABORT (6) or SHUTDOWN COMPLETE (14) ends an association.
+            if (packet.SctpChunkType == 6 && entry.CloseState == TcpCloseState.Open)
+            {
+                entry.EndReason = FlowEndReason.Rst;
+                entry.CloseState = TcpCloseState.Closing;
+            }
+            else if (packet.SctpChunkType == 14 && entry.CloseState == TcpCloseState.Open)
+            {
+                entry.EndReason = FlowEndReason.Fin;
+                entry.CloseState = TcpCloseState.Closing;
+            }
+        }
+    }
+
+    private void Insert(int slot, uint hash, ref PacketHeaders packet)
+    {
+        if (_count >= _maxFlows)
+        {
+            EvictNear(hash);
+            // Eviction shifted entries; find the free slot for this hash again.
+            slot = (int)(hash & (uint)_mask);
+            while (_slots[slot].Occupied) slot = (slot + 1) & _mask;
+        }
+
+        ref FlowEntry entry = ref _slots[slot];
+        entry = default;
+        entry.Occupied = true;
+        entry.Hash = hash;
+        entry.Protocol = packet.Protocol;
+        entry.FirstSeenNs = packet.TimestampNs;
+        entry.LastSeenNs = packet.TimestampNs;
+        entry.LastRecordNs = packet.TimestampNs;
+        entry.Interfaces[0] = packet.InterfaceIndex;
+        entry.InterfaceCount = 1;
+        entry.IcmpType = packet.IcmpType;
+        entry.IcmpCode = packet.IcmpCode;
+        if ((packet.Flags & PacketFlags.Tunnel) != 0)
+        {
+            entry.OuterSource = packet.OuterSource;
+            entry.OuterDestination = packet.OuterDestination;
+            entry.TunnelId = packet.TunnelId;
+        }
+
+        bool reverse = Orient(in packet, out entry.Orientation);
+        if (reverse)
+        {
+            entry.Source = packet.Destination;
+            entry.Destination = packet.Source;
+            entry.SourcePort = packet.DestinationPort;
+            entry.DestinationPort = packet.SourcePort;
+            entry.OuterSource = packet.OuterDestination;
+            entry.OuterDestination = packet.OuterSource;
+        }
+        else
+        {
+            entry.Source = packet.Source;
+            entry.Destination = packet.Destination;
+            entry.SourcePort = packet.SourcePort;
+            entry.DestinationPort = packet.DestinationPort;
+        }
+        entry.Id = FlowId(in entry);
+        _count++;
+        Stats.Active = _count;
+        Stats.FlowsStarted++;
+        Stats.Packets++;
+        Stats.Bytes += packet.IpLength;
+        if (reverse)
+        {
+            entry.PacketsReceived = 1;
+            entry.BytesReceived = (ulong)packet.IpLength;
+        }
+        else
+        {
+            entry.PacketsSent = 1;
+            entry.BytesSent = (ulong)packet.IpLength;
+        }
+        ApplyTransportState(ref entry, in packet, fromSource: !reverse);
+        entry.ActivitySinceRecord = false;
+        _sink.OnFlowEvent(FlowEventKind.Start, packet.TimestampNs, in entry);
+    }
+
+    /// <summary>Decides the initiator of a new flow from its first packet. True when the packet goes responder to initiator.</summary>
+    private bool Orient(in PacketHeaders p, out FlowOrientation orientation)
+    {
+        switch (p.Protocol)
+        {
+            case IpProtocol.Tcp:
+                {
+                    TcpFlags syn = p.TcpFlags & (TcpFlags.Syn | TcpFlags.Ack);
+                    if (syn == TcpFlags.Syn) { orientation = FlowOrientation.Observed; return false; }
+                    if (syn == (TcpFlags.Syn | TcpFlags.Ack)) { orientation = FlowOrientation.Observed; return true; }
+                    return OrientByPorts(in p, out orientation);
+                }
+            case IpProtocol.Sctp:
+                if (p.SctpChunkType == 1) { orientation = FlowOrientation.Observed; return false; }
+                if (p.SctpChunkType == 2) { orientation = FlowOrientation.Observed; return true; }
+                return OrientByPorts(in p, out orientation);
+            case IpProtocol.Udp:
+                {
+                    // A datagram flow starts with its first packet, unless that packet plainly comes from a declared
+                    // server port to a port that is not one (a reply whose request came before the capture).
+                    if (_hint is not null && _hint.Classify(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Protocol) == ServerSide.First)
+                    {
+                        orientation = FlowOrientation.Inferred;
+                        return true;
+                    }
+                    orientation = FlowOrientation.Observed;
+                    return false;
+                }
+            case IpProtocol.Icmp:
+                orientation = FlowOrientation.Observed;
+                return p.IcmpType == 0;
+            case IpProtocol.Icmpv6:
+                orientation = FlowOrientation.Observed;
+                return p.IcmpType == 129;
+            default:
+                orientation = FlowOrientation.Observed;
+                return false;
+        }
+    }
+
+    private bool OrientByPorts(in PacketHeaders p, out FlowOrientation orientation)
+    {
+        ServerSide side = _hint?.Classify(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Protocol) ?? ServerSide.Unknown;
+        if (side != ServerSide.Unknown)
+        {
+            orientation = FlowOrientation.Inferred;
+            return side == ServerSide.First;
+        }
+        // Nothing declared: keep the packet's direction, but a well-known port against an ephemeral one is a
+        // better guess at the server than arrival order. The record still says "unknown".
+        orientation = FlowOrientation.Unknown;
+        return p.SourcePort < 1024 && p.DestinationPort >= 1024;
+    }
+
+    private ulong FlowId(in FlowEntry e)
+    {
+        ulong x = _idSeed ^ (ulong)e.FirstSeenNs;
+        x = Mix(x ^ (ulong)(e.Source.Value >> 64) ^ (ulong)e.Source.Value);
+        x = Mix(x ^ (ulong)(e.Destination.Value >> 64) ^ (ulong)e.Destination.Value);
+        x = Mix(x ^ ((ulong)e.SourcePort << 24 | (ulong)e.DestinationPort << 8 | e.Protocol));
+        return x;
+
+        static ulong Mix(ulong v)
+        {
+            v ^= v >> 30; v *= 0xbf58476d1ce4e5b9UL;
+            v ^= v >> 27; v *= 0x94d049bb133111ebUL;
+            return v ^ (v >> 31);
+        }
+    }
+
+    private void EvictNear(uint hash)
+    {
+        int slot = (int)(hash & (uint)_mask);
+        int victim = -1;
+        long oldest = long.MaxValue;
+        for (int i = 0, s = slot; i < _slots.Length && (i < EvictionWindow || victim < 0); i++, s = (s + 1) & _mask)
+        {
+            ref FlowEntry e = ref _slots[s];
+            if (e.Occupied && e.LastSeenNs < oldest)
+            {
+                oldest = e.LastSeenNs;
+                victim = s;
+            }
+        }
+        if (victim < 0) return;
+        ref FlowEntry v = ref _slots[victim];
+        if (v.EndReason == FlowEndReason.None) v.EndReason = FlowEndReason.Evicted;
+        EmitEnd(ref v, _now);
+        RemoveAt(victim);
+        Stats.Evictions++;
+    }
+
+    private void EmitEnd(ref FlowEntry entry, long timeNs)
+    {
+        Stats.FlowsEnded++;
+        _sink.OnFlowEvent(FlowEventKind.End, timeNs, in entry);
+    }
+
+    private void RemoveAt(int slot)
+    {
+        int hole = slot;
+        int j = slot;
+        while (true)
+        {
+            j = (j + 1) & _mask;
+            ref FlowEntry next = ref _slots[j];
+            if (!next.Occupied) break;
+            int home = (int)(next.Hash & (uint)_mask);
+            // Move the entry back into the hole unless its home lies cyclically in (hole, j].
+            bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+            if (!stays)
+            {
+                _slots[hole] = next;
+                hole = j;
+            }
+        }
+        _slots[hole].Occupied = false;
+        _count--;
+        Stats.Active = _count;
+    }
+
+    private long IdleTimeout(byte protocol) => protocol switch
+    {
+        IpProtocol.Tcp => _tcpIdleNs,
+        IpProtocol.Udp => _udpIdleNs,
+        IpProtocol.Sctp => _sctpIdleNs,
+        _ => _icmpIdleNs,
+    };
+
+    private void SweepDue()
+    {
+        long now = _now;
+        _nextSweep = now + _sweepNs;
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            ref FlowEntry entry = ref _slots[i];
+            if (!entry.Occupied) continue;
+            if (entry.CloseState == TcpCloseState.Closing)
+            {
+                if (now - entry.LastSeenNs >= _lingerNs)
+                {
+                    EmitEnd(ref entry, entry.LastSeenNs);
+                    RemoveAt(i);
+                    i--; // the backward shift may have moved an unvisited entry into this slot
+                }
+                continue;
+            }
+            long idle = IdleTimeout(entry.Protocol);
+            if (now - entry.LastSeenNs >= idle)
+            {
+                entry.EndReason = FlowEndReason.Idle;
+                EmitEnd(ref entry, entry.LastSeenNs + idle);
+                RemoveAt(i);
+                i--;
+                continue;
+            }
+            if (entry.ActivitySinceRecord && now - entry.LastRecordNs >= _updateNs)
+            {
+                entry.LastRecordNs = now;
+                entry.ActivitySinceRecord = false;
+                _sink.OnFlowEvent(FlowEventKind.Update, now, in entry);
+            }
+        }
+    }
+}

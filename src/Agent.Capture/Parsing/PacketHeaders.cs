@@ -1,0 +1,63 @@
+namespace Tripline.Capture.Parsing;
+
+/// <summary>What was learned about a frame besides its addresses and ports.</summary>
+[Flags]
+public enum PacketFlags : ushort
+{
+    None = 0,
+    /// <summary>At least one 802.1Q/802.1ad tag was removed.</summary>
+    Vlan = 1 << 0,
+    /// <summary>The capture stopped inside the transport header or payload (snaplen): counters use the IP length.</summary>
+    Truncated = 1 << 1,
+    /// <summary>The IP packet is a fragment (more-fragments set or a non-zero offset).</summary>
+    Fragment = 1 << 2,
+    /// <summary>A fragment after the first: it carries no transport header, so no ports.</summary>
+    NonFirstFragment = 1 << 3,
+    /// <summary>The flow is the inner packet of a VXLAN or Geneve tunnel; the outer endpoints are kept.</summary>
+    Tunnel = 1 << 4,
+    /// <summary>Ports (or the ICMP echo identifier) were read.</summary>
+    HasPorts = 1 << 5,
+    /// <summary>An ICMP error (unreachable, time exceeded, ...): it belongs to the flow that caused it, not a new conversation.</summary>
+    IcmpError = 1 << 6,
+}
+
+/// <summary>
+/// The headers of one frame, filled in place by <see cref="PacketParser"/>. A plain mutable struct so that batches
+/// of them are arrays that the capture thread writes and the flow-table thread reads without copying objects.
+/// </summary>
+public struct PacketHeaders
+{
+    /// <summary>Capture time, nanoseconds since the Unix epoch.</summary>
+    public long TimestampNs;
+    public IpAddress Source;
+    public IpAddress Destination;
+    /// <summary>Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set.</summary>
+    public IpAddress OuterSource;
+    public IpAddress OuterDestination;
+    /// <summary>Length of the frame on the wire.</summary>
+    public int WireLength;
+    /// <summary>Bytes captured (at most the snaplen).</summary>
+    public int CapturedLength;
+    /// <summary>Length of the IP packet as its header declares it: the unit of the byte counters.</summary>
+    public int IpLength;
+    /// <summary>Interface the frame was seen on: the capture device's index, a pcapng interface id, or SLL2's ifindex.</summary>
+    public int InterfaceIndex;
+    public ushort SourcePort;
+    public ushort DestinationPort;
+    /// <summary>Innermost VLAN id when <see cref="PacketFlags.Vlan"/> is set.</summary>
+    public ushort VlanId;
+    /// <summary>IPv4 identification (low 16 bits of the IPv6 one) for matching fragments to their first.</summary>
+    public uint FragmentId;
+    /// <summary>VXLAN VNI or Geneve VNI when tunnelled.</summary>
+    public uint TunnelId;
+    public byte Protocol;
+    public byte IpVersion;
+    public TcpFlags TcpFlags;
+    public byte IcmpType;
+    public byte IcmpCode;
+    /// <summary>Type of the first SCTP chunk (INIT, INIT ACK, ABORT, SHUTDOWN COMPLETE, ...).</summary>
+    public byte SctpChunkType;
+    public PacketFlags Flags;
+
+    public readonly bool Has(PacketFlags flag) => (Flags & flag) != 0;
+}

@@ -1,0 +1,75 @@
+using System.Net;
+
+namespace Tripline.Correlation.Cluster;
+
+/// <summary>A namespace: its name and labels, which namespaceSelectors match.</summary>
+public sealed record NamespaceInfo(string Name, LabelSet Labels, string? Uid = null);
+
+/// <summary>A port a container declares; named ports are what NetworkPolicy's named ports resolve against.</summary>
+public sealed record ContainerPortInfo(string? Name, int Port, string Protocol);
+
+/// <summary>The controller that owns a pod, walked up to the workload a person names (a Deployment, not its ReplicaSet).</summary>
+public sealed record WorkloadRef(string Kind, string Name)
+{
+    public override string ToString() => $"{Kind}/{Name}";
+}
+
+/// <summary>What the agent keeps of a pod: enough to name it, select it, and resolve its ports.</summary>
+public sealed record PodInfo
+{
+    public required string Namespace { get; init; }
+    public required string Name { get; init; }
+    public string Uid { get; init; } = "";
+    public LabelSet Labels { get; init; } = LabelSet.Empty;
+    public IReadOnlyList<IPAddress> Ips { get; init; } = [];
+    public string? NodeName { get; init; }
+    public bool HostNetwork { get; init; }
+    /// <summary>Pending, Running, Succeeded, Failed or Unknown.</summary>
+    public string Phase { get; init; } = "Running";
+    public WorkloadRef? Workload { get; init; }
+    public IReadOnlyList<ContainerPortInfo> Ports { get; init; } = [];
+    public DateTimeOffset? CreatedAt { get; init; }
+    /// <summary>When the pod was deleted (set by a live source); its IPs stay attributable for a grace period.</summary>
+    public DateTimeOffset? DeletedAt { get; init; }
+
+    public string Key => $"{Namespace}/{Name}";
+
+    /// <summary>Terminated pods hold no IP that traffic could use, whatever their status says.</summary>
+    public bool IsTerminated => Phase is "Succeeded" or "Failed";
+}
+
+public sealed record ServicePortInfo(string? Name, int Port, string Protocol, int? TargetPort, string? TargetPortName);
+
+public sealed record ServiceInfo
+{
+    public required string Namespace { get; init; }
+    public required string Name { get; init; }
+    public IReadOnlyList<IPAddress> ClusterIps { get; init; } = [];
+    public IReadOnlyList<ServicePortInfo> Ports { get; init; } = [];
+    /// <summary>Null for a Service without a selector (its endpoints are managed by hand).</summary>
+    public IReadOnlyDictionary<string, string>? Selector { get; init; }
+    public string Type { get; init; } = "ClusterIP";
+
+    public string Key => $"{Namespace}/{Name}";
+}
+
+public sealed record EndpointSlicePort(string? Name, int Port, string Protocol);
+
+public sealed record EndpointSliceEndpoint(IReadOnlyList<IPAddress> Addresses, bool Ready, string? PodNamespace, string? PodName);
+
+public sealed record EndpointSliceInfo
+{
+    public required string Namespace { get; init; }
+    public required string Name { get; init; }
+    public string? ServiceName { get; init; }
+    public IReadOnlyList<EndpointSliceEndpoint> Endpoints { get; init; } = [];
+    public IReadOnlyList<EndpointSlicePort> Ports { get; init; } = [];
+}
+
+public sealed record NodeInfo
+{
+    public required string Name { get; init; }
+    public IReadOnlyList<IPAddress> Addresses { get; init; } = [];
+    public IReadOnlyList<string> PodCidrs { get; init; } = [];
+    public LabelSet Labels { get; init; } = LabelSet.Empty;
+}

@@ -1,0 +1,51 @@
+using System.Collections.Frozen;
+using k8s.Models;
+
+namespace Tripline.Correlation.Cluster;
+
+/// <summary>
+/// Everything the agent knows about the cluster at one moment. Immutable: the packet path and the policy engine
+/// read one snapshot while the cluster source builds the next, and a new one is swapped in whole.
+/// </summary>
+public sealed class ClusterSnapshot
+{
+    public static readonly ClusterSnapshot Empty = new(0, [], [], [], [], [], []);
+
+    public ClusterSnapshot(
+        long version,
+        IEnumerable<NamespaceInfo> namespaces,
+        IEnumerable<PodInfo> pods,
+        IEnumerable<ServiceInfo> services,
+        IEnumerable<EndpointSliceInfo> endpointSlices,
+        IEnumerable<NodeInfo> nodes,
+        IEnumerable<V1NetworkPolicy> policies)
+    {
+        Version = version;
+        Namespaces = namespaces.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(n => n.Name, StringComparer.Ordinal);
+        Pods = [.. pods];
+        Services = [.. services];
+        EndpointSlices = [.. endpointSlices];
+        Nodes = [.. nodes];
+        Policies = [.. policies];
+    }
+
+    /// <summary>Increases with every change; caches keyed on it never serve a stale answer.</summary>
+    public long Version { get; }
+
+    public FrozenDictionary<string, NamespaceInfo> Namespaces { get; }
+    public IReadOnlyList<PodInfo> Pods { get; }
+    public IReadOnlyList<ServiceInfo> Services { get; }
+    public IReadOnlyList<EndpointSliceInfo> EndpointSlices { get; }
+    public IReadOnlyList<NodeInfo> Nodes { get; }
+    public IReadOnlyList<V1NetworkPolicy> Policies { get; }
+
+    /// <summary>
+    /// The namespace's labels. A pod's namespace that no Namespace object describes still has the label that the
+    /// API server always sets, <c>kubernetes.io/metadata.name</c>, so selectors on it work with partial manifests.
+    /// </summary>
+    public LabelSet NamespaceLabels(string name)
+    {
+        if (Namespaces.TryGetValue(name, out var ns)) return ns.Labels;
+        return LabelSet.Intern(new Dictionary<string, string> { ["kubernetes.io/metadata.name"] = name });
+    }
+}
