@@ -45,6 +45,11 @@ public static class PolicyValidator
         {
             var peer = peers![i];
             string at = $"{path}[{i}]";
+            // The API server refuses `- {}` as a peer; read as anything it would be a silent allow-all or deny-all.
+            if (peer.IpBlock is null && peer.PodSelector is null && peer.NamespaceSelector is null)
+            {
+                problems.Add($"{at}: must specify a peer (podSelector, namespaceSelector or ipBlock)");
+            }
             if (peer.IpBlock is not null)
             {
                 if (peer.PodSelector is not null || peer.NamespaceSelector is not null)

@@ -1,0 +1,273 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
+
+namespace Tripline.Correlation.Policy;
+
+/// <summary>One end of an explained flow, as a person names it.</summary>
+public sealed record EndpointSummary(string Kind, string Name, string Ip, string? Namespace, string? Labels, string? Node);
+
+/// <summary>How one rule of a policy fared against the flow: its peers and its ports, each with the reason.</summary>
+public sealed record RuleExplanation(string Rule, bool Matched, bool PeerMatched, string Peers, bool PortMatched, string Ports);
+
+/// <summary>One policy that selects the pod for the side's direction, and what each of its rules made of the flow.</summary>
+public sealed record PolicyExplanation(string Name, string PodSelector, string PolicyTypes, bool Allowed, IReadOnlyList<RuleExplanation> Rules);
+
+/// <summary>The egress side (source pod) or the ingress side (destination pod) of an explained flow.</summary>
+public sealed record SideExplanation(PolicyDirection Direction, string Pod, bool Isolated, bool Allowed, IReadOnlyList<PolicyExplanation> Policies, string Summary);
+
+/// <summary>A verdict with its reasons, for <c>tripline explain</c>: which policies select each pod and which rule matched or why none did.</summary>
+public sealed record Explanation(
+    Verdict Verdict,
+    EndpointSummary Source,
+    EndpointSummary Destination,
+    int Port,
+    PolicyProtocol Protocol,
+    SideExplanation? Egress,
+    SideExplanation? Ingress,
+    IReadOnlyList<string> Notes)
+{
+    /// <summary>Reads in ten seconds: the verdict first, then each side, then only the rules that decided it.</summary>
+    public string ToText()
+    {
+        var text = new StringBuilder();
+        string portText = Protocol <= PolicyProtocol.SCTP ? $":{Port}" : "";
+        text.Append(Verdict.Allowed ? "ALLOWED" : "DENIED").Append("  ").Append(CompiledPort.ProtocolName(Protocol)).Append(' ')
+            .Append(Describe(Source)).Append(" -> ").Append(Describe(Destination)).Append(portText).AppendLine();
+        AppendSide(text, Egress, "egress", Source);
+        AppendSide(text, Ingress, "ingress", Destination);
+        foreach (string note in Notes) text.Append("note: ").AppendLine(note);
+        return text.ToString();
+    }
+
+    private static string Describe(EndpointSummary endpoint) => endpoint.Kind == "pod" || endpoint.Kind == "node"
+        ? $"{endpoint.Name} ({endpoint.Ip})"
+        : $"{endpoint.Ip} ({endpoint.Kind})";
+
+    private static void AppendSide(StringBuilder text, SideExplanation? side, string direction, EndpointSummary endpoint)
+    {
+        text.AppendLine();
+        if (side is null)
+        {
+            text.Append(direction).Append(": not judged (").Append(endpoint.Kind == "pod" ? "host-network pod" : endpoint.Kind).AppendLine(" - NetworkPolicy only selects pods)");
+            return;
+        }
+        text.Append(direction).Append(" of ").Append(side.Pod).Append(": ").Append(side.Allowed ? "allowed" : "DENIED").Append(" - ").AppendLine(side.Summary);
+        foreach (var policy in side.Policies)
+        {
+            text.Append("  ").Append(policy.Allowed ? "+ " : "- ").Append(policy.Name)
+                .Append("  (podSelector ").Append(policy.PodSelector).Append("; ").Append(policy.PolicyTypes).AppendLine(")");
+            if (policy.Rules.Count == 0)
+            {
+                text.Append("      no ").Append(direction).AppendLine(" rules: this policy admits nothing, it only isolates");
+                continue;
+            }
+            foreach (var rule in policy.Rules)
+            {
+                text.Append("      ").Append(rule.Rule).Append(rule.Matched ? " matches: " : " no match: ");
+                if (rule.Matched) text.Append(rule.Peers).Append("; ").AppendLine(rule.Ports);
+                else if (!rule.PeerMatched && !rule.PortMatched) text.Append(rule.Peers).Append("; and ").AppendLine(rule.Ports);
+                else text.AppendLine(rule.PeerMatched ? rule.Ports : rule.Peers);
+            }
+        }
+    }
+
+    /// <summary>The same content as JSON, field names as in the flow log.</summary>
+    public string ToJson(bool indented = true)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented }))
+        {
+            WriteJson(writer);
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    public void WriteJson(Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("verdict", Verdict.Allowed ? "allow" : "deny");
+        writer.WriteString("protocol", CompiledPort.ProtocolName(Protocol));
+        if (Protocol <= PolicyProtocol.SCTP) writer.WriteNumber("port", Port);
+        WriteEndpoint(writer, "src", Source);
+        WriteEndpoint(writer, "dst", Destination);
+        WriteSide(writer, "egress", Egress);
+        WriteSide(writer, "ingress", Ingress);
+        writer.WriteStartArray("notes");
+        foreach (string note in Notes) writer.WriteStringValue(note);
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    private static void WriteEndpoint(Utf8JsonWriter writer, string name, EndpointSummary endpoint)
+    {
+        writer.WriteStartObject(name);
+        writer.WriteString("kind", endpoint.Kind);
+        writer.WriteString("ip", endpoint.Ip);
+        if (endpoint.Kind == "pod")
+        {
+            writer.WriteString("namespace", endpoint.Namespace);
+            writer.WriteString("pod", endpoint.Name[(endpoint.Name.IndexOf('/') + 1)..]);
+            writer.WriteString("labels", endpoint.Labels);
+        }
+        if (endpoint.Node is not null) writer.WriteString("node", endpoint.Node);
+        writer.WriteEndObject();
+    }
+
+    private static void WriteSide(Utf8JsonWriter writer, string name, SideExplanation? side)
+    {
+        if (side is null)
+        {
+            writer.WriteNull(name);
+            return;
+        }
+        writer.WriteStartObject(name);
+        writer.WriteString("pod", side.Pod);
+        writer.WriteBoolean("isolated", side.Isolated);
+        writer.WriteBoolean("allowed", side.Allowed);
+        writer.WriteString("summary", side.Summary);
+        writer.WriteStartArray("policies");
+        foreach (var policy in side.Policies)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", policy.Name);
+            writer.WriteString("pod_selector", policy.PodSelector);
+            writer.WriteString("policy_types", policy.PolicyTypes);
+            writer.WriteBoolean("allowed", policy.Allowed);
+            writer.WriteStartArray("rules");
+            foreach (var rule in policy.Rules)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("rule", rule.Rule);
+                writer.WriteBoolean("matched", rule.Matched);
+                writer.WriteBoolean("peer_matched", rule.PeerMatched);
+                writer.WriteString("peers", rule.Peers);
+                writer.WriteBoolean("port_matched", rule.PortMatched);
+                writer.WriteString("ports", rule.Ports);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}
+
+public sealed partial class PolicyEngine
+{
+    /// <summary>The verdict of <see cref="Evaluate"/> with the reasoning behind each side.</summary>
+    public Explanation Explain(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    {
+        var verdict = EvaluateUncached(in source, sourceIp, in destination, destinationIp, port, protocol);
+        if (protocol > PolicyProtocol.SCTP) port = 0;
+        var sourceSummary = Summarize(in source, sourceIp);
+        var destinationSummary = Summarize(in destination, destinationIp);
+        KindOf(in source, out var sourceProfile);
+        KindOf(in destination, out var destinationProfile);
+        var destinationPod = destinationProfile?.Pod;
+
+        SideExplanation? egress = null, ingress = null;
+        if (sourceProfile is not null && verdict.Egress is { } egressVerdict)
+        {
+            var peer = new PeerView(destinationPod, destinationProfile?.NamespaceLabels, destinationIp);
+            egress = ExplainSide(PolicyDirection.Egress, sourceProfile, egressVerdict, in peer, destinationSummary.Name, destinationPod, port, protocol);
+        }
+        if (destinationProfile is not null && verdict.Ingress is { } ingressVerdict)
+        {
+            var peer = new PeerView(sourceProfile?.Pod, sourceProfile?.NamespaceLabels, sourceIp);
+            ingress = ExplainSide(PolicyDirection.Ingress, destinationProfile, ingressVerdict, in peer, sourceSummary.Name, destinationPod, port, protocol);
+        }
+        var notes = verdict.Note is null ? [] : verdict.Note.Split("; ");
+        return new Explanation(verdict, sourceSummary, destinationSummary, port, protocol, egress, ingress, notes);
+    }
+
+    private SideExplanation ExplainSide(PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        string dir = direction == PolicyDirection.Ingress ? "ingress" : "egress";
+        string pod = subject.Pod.Key;
+        if (!subject.Selectable) return new SideExplanation(direction, pod, false, true, [], $"{pod} has terminated; policies no longer select it");
+        var selecting = direction == PolicyDirection.Ingress ? subject.Selection.Ingress : subject.Selection.Egress;
+        if (selecting.Length == 0)
+        {
+            return new SideExplanation(direction, pod, false, true, [], $"not isolated: no policy in {subject.Pod.Namespace} selects {pod} for {dir}, so all {dir} is allowed");
+        }
+        if (verdict.Allowed && verdict.Policies.Count == 0)
+        {
+            return new SideExplanation(direction, pod, true, true, [], $"isolated, but its own node may always reach it");
+        }
+        var policies = new List<PolicyExplanation>(selecting.Length);
+        foreach (int index in selecting)
+        {
+            var policy = _policies[index];
+            var rules = new List<RuleExplanation>();
+            foreach (var rule in policy.Rules(direction))
+            {
+                rules.Add(ExplainRule(direction, rule, in peer, peerName, destinationPod, port, protocol));
+            }
+            string types = (policy.AffectsIngress, policy.AffectsEgress) switch
+            {
+                (true, true) => "policyTypes Ingress, Egress",
+                (true, false) => "policyTypes Ingress",
+                _ => "policyTypes Egress",
+            };
+            policies.Add(new PolicyExplanation(policy.Key, policy.PodSelector.ToString(), policy.TypesInferred ? types + " (inferred)" : types, rules.Any(r => r.Matched), rules));
+        }
+        string names = string.Join(", ", policies.Select(p => p.Name));
+        string summary = verdict.Allowed
+            ? $"isolated by {names}; allowed by {string.Join(", ", policies.Where(p => p.Allowed).Select(p => p.Name))}"
+            : $"isolated by {names}, and no {dir} rule of them admits {peerName} on {PortText(port, protocol)}";
+        return new SideExplanation(direction, pod, true, verdict.Allowed, policies, summary);
+    }
+
+    private static RuleExplanation ExplainRule(PolicyDirection direction, CompiledRule rule, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        string field = direction == PolicyDirection.Ingress ? "from" : "to";
+        string name = $"{(direction == PolicyDirection.Ingress ? "ingress" : "egress")}[{rule.Index}]";
+        bool peerMatched = rule.MatchesPeer(in peer);
+        string peers;
+        if (rule.Peers.Length == 0) peers = $"no {field}: every {(direction == PolicyDirection.Ingress ? "source" : "destination")}";
+        else if (peerMatched)
+        {
+            peers = "";
+            foreach (var candidate in rule.Peers)
+            {
+                if (!candidate.Matches(in peer)) continue;
+                peers = $"{field}[{candidate.Index}] {candidate.Describe(in peer, peerName)}";
+                break;
+            }
+        }
+        else
+        {
+            var reasons = new List<string>(rule.Peers.Length);
+            foreach (var candidate in rule.Peers) reasons.Add($"{field}[{candidate.Index}] {candidate.Describe(in peer, peerName)}");
+            peers = string.Join("; ", reasons);
+        }
+        bool portMatched = rule.MatchesPort(destinationPod, port, protocol);
+        string ports;
+        if (rule.Ports.Length == 0) ports = "no ports: every port and protocol";
+        else
+        {
+            string declared = string.Join(", ", rule.Ports.Select(p => p.DescribeResolution(destinationPod)));
+            ports = portMatched ? $"{PortText(port, protocol)} is in ports [{declared}]" : $"{PortText(port, protocol)} is not in ports [{declared}]";
+        }
+        return new RuleExplanation(name, peerMatched && portMatched, peerMatched, peers, portMatched, ports);
+    }
+
+    private static string PortText(int port, PolicyProtocol protocol) =>
+        protocol <= PolicyProtocol.SCTP ? $"{port}/{CompiledPort.ProtocolName(protocol)}" : CompiledPort.ProtocolName(protocol);
+
+    private static EndpointSummary Summarize(in ResolvedEndpoint endpoint, UInt128 ip)
+    {
+        string address = IpKey.ToIPAddress(ip).ToString();
+        return endpoint.Kind switch
+        {
+            EndpointKind.Pod when endpoint.Pod is { } pod => new EndpointSummary("pod", pod.Key, address, pod.Namespace, pod.Labels.Count == 0 ? "" : pod.Labels.ToString(), pod.NodeName),
+            EndpointKind.Node when endpoint.Node is { } node => new EndpointSummary("node", node.Name, address, null, null, node.Name),
+            EndpointKind.Service when endpoint.Service is { } service => new EndpointSummary("service", service.Key, address, service.Namespace, null, null),
+            _ => new EndpointSummary("external", address, address, null, null, null),
+        };
+    }
+}

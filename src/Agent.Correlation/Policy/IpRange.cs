@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Sockets;
+using Tripline.Correlation.Endpoints;
+
+namespace Tripline.Correlation.Policy;
+
+/// <summary>A CIDR as an inclusive range of <see cref="IpKey"/> values, so IPv4 and IPv6 blocks compare the same way.</summary>
+internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text)
+{
+    public bool Contains(UInt128 ip) => ip >= First && ip <= Last;
+
+    /// <summary>Parses <c>10.0.0.0/8</c> or <c>fd00::/64</c>; host bits set after the prefix are masked off, as Kubernetes does.</summary>
+    public static bool TryParse(string? text, out IpRange range)
+    {
+        range = default;
+        if (string.IsNullOrEmpty(text)) return false;
+        int slash = text.IndexOf('/');
+        if (slash <= 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var address)) return false;
+        if (!int.TryParse(text.AsSpan(slash + 1), out int prefix) || prefix < 0) return false;
+        bool v4 = address.AddressFamily == AddressFamily.InterNetwork;
+        if (prefix > (v4 ? 32 : 128)) return false;
+        // An IPv4 block lives in the IPv4-mapped part of the 128-bit space.
+        int bits = v4 ? 96 + prefix : prefix;
+        UInt128 key = IpKey.From(address);
+        UInt128 hostMask = bits == 128 ? UInt128.Zero : UInt128.MaxValue >> bits;
+        range = new IpRange(key & ~hostMask, (key & ~hostMask) | hostMask, text);
+        return true;
+    }
+}
+
+/// <summary>
+/// Splits the address space at every ipBlock boundary. Two addresses in the same class are inside exactly the same
+/// ipBlocks and excepts, so a verdict cached for one holds for the other: the class, not the IP, goes in the cache key.
+/// </summary>
+internal sealed class IpClassifier
+{
+    private readonly UInt128[] _boundaries;
+
+    public IpClassifier(IEnumerable<IpRange> ranges)
+    {
+        var points = new SortedSet<UInt128>();
+        foreach (var range in ranges)
+        {
+            points.Add(range.First);
+            if (range.Last != UInt128.MaxValue) points.Add(range.Last + 1);
+        }
+        _boundaries = [.. points];
+    }
+
+    public int BoundaryCount => _boundaries.Length;
+
+    /// <summary>The number of boundaries at or below <paramref name="ip"/>: a dense class id.</summary>
+    public int Classify(UInt128 ip)
+    {
+        var boundaries = _boundaries;
+        int lo = 0, hi = boundaries.Length;
+        while (lo < hi)
+        {
+            int mid = (int)((uint)(lo + hi) >> 1);
+            if (boundaries[mid] <= ip) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    public bool SameAs(IpClassifier other) => _boundaries.AsSpan().SequenceEqual(other._boundaries);
+}

@@ -1,0 +1,329 @@
+using System.Collections.Concurrent;
+using System.Collections.Frozen;
+using k8s;
+using k8s.Models;
+using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
+
+namespace Tripline.Correlation.Policy;
+
+/// <summary>
+/// NetworkPolicy (networking.k8s.io/v1) compiled for one cluster snapshot. Immutable once built and safe to read
+/// from any thread: a cluster change compiles a new engine, which the pipeline swaps in while the packet path keeps
+/// reading the old one. Verdicts are cached by identity (namespace, interned labels, ipBlock class), never by pod.
+/// </summary>
+public sealed partial class PolicyEngine
+{
+    private const int KindPod = 0;
+    private const int KindTerminatedPod = 1;
+    private const int KindHostNetworkPod = 2;
+    private const int KindNode = 3;
+    private const int KindExternal = 4;
+    private const int KindService = 5;
+    private const int KindResidentNode = 6;
+
+    private static readonly ConcurrentDictionary<string, int> NamespaceIds = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, int> PortDeclarationIds = new(StringComparer.Ordinal);
+    private static int _lastNamespaceId;
+    private static int _lastPortDeclarationId;
+
+    private readonly CompiledPolicy[] _policies;
+    private readonly FrozenDictionary<string, int[]> _policiesByNamespace;
+    private readonly FrozenDictionary<string, LabelSet> _namespaceLabels;
+    private readonly FrozenDictionary<PodInfo, PodProfile> _profiles;
+    private readonly FrozenDictionary<string, string> _policyFingerprints;
+    private readonly IpClassifier _classifier;
+    private readonly bool _hasNamedPorts;
+    private readonly VerdictCache _cache;
+
+    private PolicyEngine(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity)
+    {
+        Snapshot = snapshot;
+        var policies = new List<CompiledPolicy>(snapshot.Policies.Count);
+        var fingerprints = new Dictionary<string, string>(StringComparer.Ordinal);
+        var previousSources = previous?.Snapshot.Policies.ToDictionary(PolicyKey, p => p, StringComparer.Ordinal);
+        foreach (var policy in snapshot.Policies)
+        {
+            string key = PolicyKey(policy);
+            // Unchanged objects (same reference) keep their fingerprint; only changed ones are serialized again.
+            fingerprints[key] = previousSources is not null && previousSources.TryGetValue(key, out var old) && ReferenceEquals(old, policy)
+                ? previous!._policyFingerprints[key]
+                : KubernetesJson.Serialize(policy.Spec);
+            policies.Add(CompiledPolicy.Compile(policy));
+        }
+        _policies = [.. policies];
+        _policyFingerprints = fingerprints.ToFrozenDictionary(StringComparer.Ordinal);
+        _policiesByNamespace = _policies
+            .Select((p, i) => (p.Namespace, i))
+            .GroupBy(x => x.Namespace, StringComparer.Ordinal)
+            .ToFrozenDictionary(g => g.Key, g => g.Select(x => x.i).ToArray(), StringComparer.Ordinal);
+        _namespaceLabels = snapshot.Namespaces.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Labels, StringComparer.Ordinal);
+        _classifier = new IpClassifier(_policies.SelectMany(p => p.IpRanges));
+        _hasNamedPorts = _policies.Any(p => p.HasNamedPorts);
+
+        // Selection is computed once per distinct (namespace, labels), then shared by every pod that has them.
+        var selections = new Dictionary<(string, LabelSet), Selection>();
+        var profiles = new Dictionary<PodInfo, PodProfile>(ReferenceEqualityComparer.Instance);
+        foreach (var pod in snapshot.Pods)
+        {
+            if (!selections.TryGetValue((pod.Namespace, pod.Labels), out var selection))
+            {
+                selection = ComputeSelection(pod.Namespace, pod.Labels);
+                selections[(pod.Namespace, pod.Labels)] = selection;
+            }
+            profiles[pod] = CreateProfile(pod, selection);
+        }
+        _profiles = profiles.ToFrozenDictionary(ReferenceEqualityComparer.Instance);
+        _cache = previous is null ? new VerdictCache(cacheCapacity) : CarryOver(previous, cacheCapacity);
+    }
+
+    /// <summary>The snapshot this engine judges by.</summary>
+    public ClusterSnapshot Snapshot { get; }
+
+    public long SnapshotVersion => Snapshot.Version;
+
+    public int PolicyCount => _policies.Length;
+
+    /// <summary>Verdicts currently cached (a scan: for diagnostics and tests, not the packet path).</summary>
+    public int CachedVerdicts => _cache.Count;
+
+    public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity);
+
+    /// <summary>
+    /// Compiles <paramref name="snapshot"/> and keeps the verdicts of <paramref name="previous"/> that still hold:
+    /// a changed policy drops only verdicts with a pod of its namespace, a namespace whose labels changed only
+    /// verdicts with a pod in it; a pod whose labels changed has a new label set and so simply a new key.
+    /// </summary>
+    public static PolicyEngine Compile(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity = VerdictCache.DefaultCapacity) =>
+        new(snapshot, previous, cacheCapacity);
+
+    /// <summary>Judges one flow from <paramref name="source"/> to <paramref name="destination"/>. Allocation-free when cached.</summary>
+    public Verdict Evaluate(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    {
+        var key = KeyOf(in source, sourceIp, in destination, destinationIp, ref port, protocol, out var sourceProfile, out var destinationProfile);
+        if (_cache.TryGet(in key, out var verdict)) return verdict;
+        verdict = Judge(in key, in source, sourceIp, sourceProfile, in destination, destinationIp, destinationProfile, port, protocol);
+        _cache.Set(in key, verdict);
+        return verdict;
+    }
+
+    /// <summary>Judges without reading or filling the cache: the reference the cache is tested and benchmarked against.</summary>
+    public Verdict EvaluateUncached(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    {
+        var key = KeyOf(in source, sourceIp, in destination, destinationIp, ref port, protocol, out var sourceProfile, out var destinationProfile);
+        return Judge(in key, in source, sourceIp, sourceProfile, in destination, destinationIp, destinationProfile, port, protocol);
+    }
+
+    /// <summary>Empties the verdict cache (benchmarks of the cold path).</summary>
+    public void ClearCache() => _cache.Clear();
+
+    /// <summary>Names (ns/name) of the policies that select <paramref name="pod"/> for <paramref name="direction"/>; empty: unprotected.</summary>
+    public IReadOnlyList<string> PoliciesSelecting(PodInfo pod, PolicyDirection direction)
+    {
+        var profile = ProfileOf(pod);
+        if (!profile.Selectable) return [];
+        return direction == PolicyDirection.Ingress ? profile.Selection.IngressNames : profile.Selection.EgressNames;
+    }
+
+    private VerdictKey KeyOf(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, ref int port, PolicyProtocol protocol, out PodProfile? sourceProfile, out PodProfile? destinationProfile)
+    {
+        // ICMP and other protocols have no port that a policy could name.
+        if (protocol > PolicyProtocol.SCTP) port = 0;
+        int sourceKind = KindOf(in source, out sourceProfile);
+        int destinationKind = KindOf(in destination, out destinationProfile);
+        if (destinationProfile is not null && (sourceKind is KindNode or KindHostNetworkPod) && IsResidentNode(in source, destinationProfile.Pod))
+        {
+            sourceKind = KindResidentNode;
+        }
+        int sourceNs = -1, sourceLabels = 0, sourceClass = 0;
+        if (sourceProfile is not null)
+        {
+            sourceNs = sourceProfile.NamespaceId;
+            sourceLabels = sourceProfile.Pod.Labels.Id;
+            sourceClass = ClassOf(sourceProfile, sourceIp);
+        }
+        else if (sourceKind != KindResidentNode)
+        {
+            sourceClass = _classifier.Classify(sourceIp);
+        }
+        int destinationNs = -1, destinationLabels = 0, destinationClass, destinationPorts = 0;
+        if (destinationProfile is not null)
+        {
+            destinationNs = destinationProfile.NamespaceId;
+            destinationLabels = destinationProfile.Pod.Labels.Id;
+            destinationClass = ClassOf(destinationProfile, destinationIp);
+            if (_hasNamedPorts) destinationPorts = destinationProfile.PortsId;
+        }
+        else
+        {
+            destinationClass = _classifier.Classify(destinationIp);
+        }
+        int kinds = (int)protocol | (sourceKind << 8) | (destinationKind << 16);
+        return new VerdictKey(sourceNs, sourceLabels, sourceClass, destinationNs, destinationLabels, destinationClass, destinationPorts, port, kinds);
+    }
+
+    /// <summary>The endpoint's kind; a profile for pods whose own policies and labels count (not host-network pods).</summary>
+    private int KindOf(in ResolvedEndpoint endpoint, out PodProfile? profile)
+    {
+        profile = null;
+        switch (endpoint.Kind)
+        {
+            case EndpointKind.Pod when endpoint.Pod is { } pod:
+                if (pod.HostNetwork) return KindHostNetworkPod;
+                profile = ProfileOf(pod);
+                return profile.Selectable ? KindPod : KindTerminatedPod;
+            case EndpointKind.Node:
+                return KindNode;
+            case EndpointKind.Service:
+                return KindService;
+            default:
+                return KindExternal;
+        }
+    }
+
+    /// <summary>NetworkPolicy cannot block a pod's own node from reaching it (kubelet probes): the Kubernetes docs say so.</summary>
+    private static bool IsResidentNode(in ResolvedEndpoint source, PodInfo destination)
+    {
+        string? node = source.Kind == EndpointKind.Node ? source.Node?.Name : source.Pod?.NodeName;
+        return node is not null && string.Equals(node, destination.NodeName, StringComparison.Ordinal);
+    }
+
+    private int ClassOf(PodProfile profile, UInt128 ip)
+    {
+        var ips = profile.Ips;
+        for (int i = 0; i < ips.Length; i++)
+        {
+            if (ips[i] == ip) return profile.IpClasses[i];
+        }
+        return _classifier.Classify(ip);
+    }
+
+    private PodProfile ProfileOf(PodInfo pod)
+    {
+        if (_profiles.TryGetValue(pod, out var profile)) return profile;
+        // A pod from another snapshot than the one compiled: correct, only slower (and allocating).
+        return CreateProfile(pod, ComputeSelection(pod.Namespace, pod.Labels));
+    }
+
+    private PodProfile CreateProfile(PodInfo pod, Selection selection)
+    {
+        var ips = pod.Ips.Select(IpKey.From).ToArray();
+        string ports = string.Join(";", pod.Ports.Select(p => $"{p.Name}:{p.Port}/{p.Protocol}").Order(StringComparer.Ordinal));
+        return new PodProfile(
+            pod,
+            NamespaceId(pod.Namespace),
+            PortDeclarationIds.GetOrAdd(ports, static _ => Interlocked.Increment(ref _lastPortDeclarationId)),
+            !pod.HostNetwork && !pod.IsTerminated,
+            selection,
+            ips,
+            ips.Select(_classifier.Classify).ToArray(),
+            NamespaceLabelsOf(pod.Namespace));
+    }
+
+    private Selection ComputeSelection(string ns, LabelSet labels)
+    {
+        var ingress = new List<int>();
+        var egress = new List<int>();
+        if (_policiesByNamespace.TryGetValue(ns, out var candidates))
+        {
+            foreach (int index in candidates)
+            {
+                var policy = _policies[index];
+                if (!policy.PodSelector.Matches(labels)) continue;
+                if (policy.AffectsIngress) ingress.Add(index);
+                if (policy.AffectsEgress) egress.Add(index);
+            }
+        }
+        return new Selection([.. ingress], [.. egress], [.. ingress.Select(i => _policies[i].Key)], [.. egress.Select(i => _policies[i].Key)]);
+    }
+
+    private LabelSet NamespaceLabelsOf(string ns) => _namespaceLabels.TryGetValue(ns, out var labels) ? labels : Snapshot.NamespaceLabels(ns);
+
+    private Verdict Judge(in VerdictKey key, in ResolvedEndpoint source, UInt128 sourceIp, PodProfile? sourceProfile, in ResolvedEndpoint destination, UInt128 destinationIp, PodProfile? destinationProfile, int port, PolicyProtocol protocol)
+    {
+        int sourceKind = (key.Kinds >> 8) & 0xFF;
+        int destinationKind = (key.Kinds >> 16) & 0xFF;
+        var destinationPod = destinationProfile?.Pod;
+        SideVerdict? egress = null, ingress = null;
+        if (sourceProfile is not null)
+        {
+            egress = sourceProfile.Selectable
+                ? JudgeSide(PolicyDirection.Egress, sourceProfile.Selection, new PeerView(destinationPod, destinationProfile?.NamespaceLabels, destinationIp), destinationPod, port, protocol)
+                : SideVerdict.NotIsolated;
+        }
+        if (destinationProfile is not null)
+        {
+            if (!destinationProfile.Selectable) ingress = SideVerdict.NotIsolated;
+            else if (sourceKind == KindResidentNode) ingress = new SideVerdict(destinationProfile.Selection.Ingress.Length > 0, true, []);
+            else ingress = JudgeSide(PolicyDirection.Ingress, destinationProfile.Selection, new PeerView(sourceProfile?.Pod, sourceProfile?.NamespaceLabels, sourceIp), destinationPod, port, protocol);
+        }
+        bool allowed = (egress?.Allowed ?? true) && (ingress?.Allowed ?? true);
+        return new Verdict(allowed, egress, ingress, NoteFor(sourceKind, destinationKind));
+    }
+
+    private SideVerdict JudgeSide(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        var selecting = direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress;
+        if (selecting.Length == 0) return SideVerdict.NotIsolated;
+        List<string>? allowedBy = null;
+        foreach (int index in selecting)
+        {
+            var policy = _policies[index];
+            if (policy.Allows(direction, in peer, destinationPod, port, protocol)) (allowedBy ??= []).Add(policy.Key);
+        }
+        if (allowedBy is not null) return new SideVerdict(true, true, allowedBy);
+        return direction == PolicyDirection.Ingress ? selection.DeniedIngress : selection.DeniedEgress;
+    }
+
+    private static string? NoteFor(int sourceKind, int destinationKind)
+    {
+        var notes = new List<string>(2);
+        if (sourceKind == KindHostNetworkPod) notes.Add("the source is a host-network pod: NetworkPolicy does not select it, so it is judged as its node (no egress side; peers match it by IP only)");
+        if (sourceKind == KindResidentNode) notes.Add("the source is the destination pod's own node: NetworkPolicy cannot block a node from reaching its pods, so ingress is allowed");
+        if (sourceKind == KindTerminatedPod) notes.Add("the source pod has terminated (Succeeded/Failed): policies no longer select it");
+        if (destinationKind == KindHostNetworkPod) notes.Add("the destination is a host-network pod: NetworkPolicy does not select it, so it is judged as its node (no ingress side; peers match it by IP only)");
+        if (destinationKind == KindTerminatedPod) notes.Add("the destination pod has terminated (Succeeded/Failed): policies no longer select it");
+        if (sourceKind == KindService || destinationKind == KindService) notes.Add("a Service ClusterIP was judged as an address: expand it into its backend pods for a pod-to-pod verdict");
+        return notes.Count == 0 ? null : string.Join("; ", notes);
+    }
+
+    private VerdictCache CarryOver(PolicyEngine previous, int capacity)
+    {
+        if (!previous._classifier.SameAs(_classifier) || previous._cache.Capacity != capacity) return new VerdictCache(capacity);
+        var changed = new HashSet<int>();
+        foreach (string key in _policyFingerprints.Keys.Union(previous._policyFingerprints.Keys))
+        {
+            _policyFingerprints.TryGetValue(key, out var now);
+            previous._policyFingerprints.TryGetValue(key, out var before);
+            if (!string.Equals(now, before, StringComparison.Ordinal)) changed.Add(NamespaceId(key[..key.IndexOf('/')]));
+        }
+        foreach (string ns in _namespaceLabels.Keys.Union(previous._namespaceLabels.Keys))
+        {
+            if (!ReferenceEquals(NamespaceLabelsOf(ns), previous.NamespaceLabelsOf(ns))) changed.Add(NamespaceId(ns));
+        }
+        if (changed.Count == 0) return previous._cache.CopyWhere(static _ => true);
+        return previous._cache.CopyWhere(k => !changed.Contains(k.SourceNamespace) && !changed.Contains(k.DestinationNamespace));
+    }
+
+    /// <summary>Process-wide namespace ids, stable across compiles so that cached keys survive a recompile.</summary>
+    private static int NamespaceId(string ns) => NamespaceIds.GetOrAdd(ns, static _ => Interlocked.Increment(ref _lastNamespaceId));
+
+    private static string PolicyKey(V1NetworkPolicy policy) =>
+        $"{(string.IsNullOrEmpty(policy.Metadata?.NamespaceProperty) ? "default" : policy.Metadata.NamespaceProperty)}/{policy.Metadata?.Name}";
+
+    /// <summary>The policies selecting one (namespace, labels) identity, by direction.</summary>
+    private sealed class Selection(int[] ingress, int[] egress, string[] ingressNames, string[] egressNames)
+    {
+        public int[] Ingress { get; } = ingress;
+        public int[] Egress { get; } = egress;
+        public string[] IngressNames { get; } = ingressNames;
+        public string[] EgressNames { get; } = egressNames;
+
+        /// <summary>Shared denials: a denied side names the isolating policies, the same list every time.</summary>
+        public SideVerdict DeniedIngress { get; } = new(true, false, ingressNames);
+        public SideVerdict DeniedEgress { get; } = new(true, false, egressNames);
+    }
+
+    /// <summary>What the engine precomputes per pod of the snapshot.</summary>
+    private sealed record PodProfile(PodInfo Pod, int NamespaceId, int PortsId, bool Selectable, Selection Selection, UInt128[] Ips, int[] IpClasses, LabelSet NamespaceLabels);
+}
