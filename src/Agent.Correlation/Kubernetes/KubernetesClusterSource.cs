@@ -1,0 +1,318 @@
+using k8s;
+using k8s.Exceptions;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tripline.Correlation.Cluster;
+
+namespace Tripline.Correlation.Kubernetes;
+
+/// <summary>
+/// Cluster state from the Kubernetes API: one informer (list, then watch) per resource the agent reads, and a
+/// publisher that folds bursts of changes into one new immutable <see cref="ClusterSnapshot"/> per
+/// <see cref="KubernetesSourceOptions.CoalesceDelay"/>. Deleted pods stay in the snapshot, with
+/// <see cref="PodInfo.DeletedAt"/> set, for <see cref="KubernetesSourceOptions.DeletedPodRetention"/>, so that
+/// packets seen just before or after a pod's IP was handed to a new pod are attributed to the right one.
+/// </summary>
+public sealed class KubernetesClusterSource : IClusterSource
+{
+    /// <summary>
+    /// Everything this source asks of the API server: each resource is listed and watched, nothing else. The
+    /// DaemonSet's ClusterRole is derived from this list.
+    /// </summary>
+    public static IReadOnlyList<(string ApiGroup, string Resource, string[] Verbs)> RequiredAccess { get; } =
+    [
+        ("", "namespaces", ["list", "watch"]),
+        ("", "pods", ["list", "watch"]),
+        ("", "services", ["list", "watch"]),
+        ("discovery.k8s.io", "endpointslices", ["list", "watch"]),
+        ("", "nodes", ["list", "watch"]),
+        ("networking.k8s.io", "networkpolicies", ["list", "watch"]),
+    ];
+
+    private readonly KubernetesSourceOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IKubernetes _client;
+    private readonly ResourceInformer<V1Namespace, NamespaceInfo> _namespaces;
+    private readonly ResourceInformer<V1Pod, PodInfo> _pods;
+    private readonly ResourceInformer<V1Service, ServiceInfo> _services;
+    private readonly ResourceInformer<V1EndpointSlice, EndpointSliceInfo> _endpointSlices;
+    private readonly ResourceInformer<V1Node, NodeInfo> _nodes;
+    private readonly ResourceInformer<V1NetworkPolicy, V1NetworkPolicy> _policies;
+    private readonly IResourceInformer[] _informers;
+    private readonly object _deletedGate = new();
+    private readonly List<PodInfo> _deletedPods = [];
+    private readonly SemaphoreSlim _dirtySignal = new(0, 1);
+    private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _tasks = [];
+    private ClusterSnapshot _current = ClusterSnapshot.Empty;
+    private int _dirty;
+    private int _syncedCount;
+    private long _version;
+    private int _started;
+
+    /// <summary>
+    /// Builds the client from <see cref="KubernetesSourceOptions.KubeconfigPath"/>, or from the pod's service account
+    /// when it is null. Throws <see cref="ArgumentException"/> naming every bad option or the unreadable kubeconfig;
+    /// nothing is contacted until <see cref="StartAsync"/>.
+    /// </summary>
+    public KubernetesClusterSource(KubernetesSourceOptions options, ILogger<KubernetesClusterSource>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _client = new k8s.Kubernetes(BuildConfiguration(options));
+
+        var core = _client.CoreV1;
+        _namespaces = Informer<V1Namespace, NamespaceInfo>(
+            "namespaces",
+            async (next, limit, ct) => Page(await core.ListNamespaceAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => core.WatchListNamespaceAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            ClusterObjectConverter.ToNamespace);
+
+        var compactor = new PodCompactor();
+        _pods = new ResourceInformer<V1Pod, PodInfo>(
+            "pods",
+            async (next, limit, ct) => Page(await core.ListPodForAllNamespacesAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => core.WatchListPodForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            compactor.Convert,
+            options,
+            _time,
+            _logger)
+        {
+            Removed = RetainDeletedPod,
+        };
+        Wire(_pods);
+
+        _services = Informer<V1Service, ServiceInfo>(
+            "services",
+            async (next, limit, ct) => Page(await core.ListServiceForAllNamespacesAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => core.WatchListServiceForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            ClusterObjectConverter.ToService);
+
+        var discovery = _client.DiscoveryV1;
+        _endpointSlices = Informer<V1EndpointSlice, EndpointSliceInfo>(
+            "endpointslices",
+            async (next, limit, ct) => Page(await discovery.ListEndpointSliceForAllNamespacesAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => discovery.WatchListEndpointSliceForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            ClusterObjectConverter.ToEndpointSlice);
+
+        _nodes = Informer<V1Node, NodeInfo>(
+            "nodes",
+            async (next, limit, ct) => Page(await core.ListNodeAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => core.WatchListNodeAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            ClusterObjectConverter.ToNode);
+
+        var networking = _client.NetworkingV1;
+        _policies = Informer<V1NetworkPolicy, V1NetworkPolicy>(
+            "networkpolicies",
+            async (next, limit, ct) => Page(await networking.ListNetworkPolicyForAllNamespacesAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => networking.WatchListNetworkPolicyForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            TrimPolicy);
+
+        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies];
+    }
+
+    public ClusterSnapshot Current => Volatile.Read(ref _current);
+
+    public bool IsSynced => _synced.Task.IsCompleted;
+
+    public IReadOnlyList<ResourceSyncStatus> Status => [.. _informers.Select(i => i.Status)];
+
+    /// <summary>Deleted pods currently kept for attribution of late packets.</summary>
+    public int DeletedPodsRetained
+    {
+        get
+        {
+            lock (_deletedGate) return _deletedPods.Count;
+        }
+    }
+
+    public event Action<ClusterSnapshot>? SnapshotChanged;
+
+    /// <summary>The resources the informers watch, in <see cref="RequiredAccess"/> order.</summary>
+    internal IReadOnlyList<string> InformedResources => [.. _informers.Select(i => i.Resource)];
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) throw new InvalidOperationException("The source has already been started.");
+        var stopping = _stopping.Token;
+        foreach (var informer in _informers) _tasks.Add(Task.Run(() => informer.RunAsync(stopping), CancellationToken.None));
+        _tasks.Add(Task.Run(() => PublishLoopAsync(stopping), CancellationToken.None));
+        if (_options.StatsLogInterval > TimeSpan.Zero) _tasks.Add(Task.Run(() => StatsLoopAsync(stopping), CancellationToken.None));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Completes once every resource has completed its first list and a snapshot holding all of them is current.</summary>
+    public Task WaitForSyncAsync(CancellationToken cancellationToken) => _synced.Task.WaitAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_tasks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping is what was asked for.
+        }
+        _client.Dispose();
+        _stopping.Dispose();
+        _dirtySignal.Dispose();
+    }
+
+    private static KubernetesClientConfiguration BuildConfiguration(KubernetesSourceOptions options)
+    {
+        try
+        {
+            if (options.KubeconfigPath is { } path) return KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.Context);
+            if (KubernetesClientConfiguration.IsInCluster()) return KubernetesClientConfiguration.InClusterConfig();
+        }
+        catch (Exception e) when (e is KubeConfigException or KubernetesClientException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
+        {
+            string what = options.KubeconfigPath is null ? "in-cluster configuration" : $"--kubeconfig: '{options.KubeconfigPath}'";
+            throw new ArgumentException($"{what}: {e.Message}", nameof(options), e);
+        }
+        throw new ArgumentException("--kubeconfig: not running in a pod (no service account) and no kubeconfig given", nameof(options));
+    }
+
+    private ResourceInformer<TObject, TItem> Informer<TObject, TItem>(string resource, ListPageAsync<TObject> list, WatchFrom<TObject> watch, Func<TObject, TItem> convert)
+        where TObject : class, IKubernetesObject<V1ObjectMeta>
+        where TItem : class
+    {
+        var informer = new ResourceInformer<TObject, TItem>(resource, list, watch, convert, _options, _time, _logger);
+        Wire(informer);
+        return informer;
+    }
+
+    private void Wire<TObject, TItem>(ResourceInformer<TObject, TItem> informer)
+        where TObject : class, IKubernetesObject<V1ObjectMeta>
+        where TItem : class
+    {
+        informer.Changed += MarkDirty;
+        informer.FirstSynced += OnFirstSynced;
+    }
+
+    private static ListPage<T> Page<T>(IItems<T> list) where T : class
+    {
+        var meta = (list as IMetadata<V1ListMeta>)?.Metadata;
+        return new ListPage<T>(list.Items ?? [], meta?.ContinueProperty, meta?.ResourceVersion);
+    }
+
+    /// <summary>Policies are kept whole for the engine, less what only the API server's bookkeeping needs.</summary>
+    private static V1NetworkPolicy TrimPolicy(V1NetworkPolicy policy)
+    {
+        if (policy.Metadata is { } meta)
+        {
+            meta.ManagedFields = null;
+            meta.Annotations = null;
+        }
+        return policy;
+    }
+
+    private void RetainDeletedPod(PodInfo pod, DateTimeOffset deletedAt)
+    {
+        // Only a pod IP can be handed to another pod; a host-network pod's IP is its node's.
+        if (pod.HostNetwork || pod.Ips.Count == 0 || _options.DeletedPodRetention <= TimeSpan.Zero) return;
+        lock (_deletedGate) _deletedPods.Add(pod with { DeletedAt = deletedAt });
+    }
+
+    private void OnFirstSynced()
+    {
+        if (Interlocked.Increment(ref _syncedCount) == _informers.Length) MarkDirty();
+    }
+
+    private void MarkDirty()
+    {
+        if (Interlocked.Exchange(ref _dirty, 1) == 0)
+        {
+            try
+            {
+                _dirtySignal.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed while an informer was finishing.
+            }
+        }
+    }
+
+    private async Task PublishLoopAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await _dirtySignal.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (_options.CoalesceDelay > TimeSpan.Zero) await Task.Delay(_options.CoalesceDelay, _time, cancellationToken).ConfigureAwait(false);
+                // Cleared before reading the caches: a change from here on marks the next round.
+                Interlocked.Exchange(ref _dirty, 0);
+                bool allSynced = Volatile.Read(ref _syncedCount) == _informers.Length;
+                var snapshot = BuildSnapshot();
+                Volatile.Write(ref _current, snapshot);
+                if (allSynced && _synced.TrySetResult()) KubernetesSourceLog.AllSynced(_logger, snapshot.Version);
+                try
+                {
+                    SnapshotChanged?.Invoke(snapshot);
+                }
+                catch (Exception e)
+                {
+                    KubernetesSourceLog.PublishFailed(_logger, e);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private ClusterSnapshot BuildSnapshot()
+    {
+        // Live pods are read before the deleted ones: an informer moves a pod from its cache to the deleted list under
+        // its own lock, so in this order a pod can be seen twice (which the index resolves) but never lost.
+        var pods = _pods.CopyItems();
+        var cutoff = _time.GetUtcNow() - _options.DeletedPodRetention;
+        lock (_deletedGate)
+        {
+            _deletedPods.RemoveAll(p => p.DeletedAt < cutoff);
+            pods.InsertRange(0, _deletedPods);
+        }
+        return new ClusterSnapshot(
+            Interlocked.Increment(ref _version),
+            _namespaces.CopyItems(),
+            pods,
+            _services.CopyItems(),
+            _endpointSlices.CopyItems(),
+            _nodes.CopyItems(),
+            _policies.CopyItems());
+    }
+
+    private async Task StatsLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.StatsLogInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var now = _time.GetUtcNow();
+                foreach (var status in Status)
+                {
+                    double age = status.LastEventAt is { } last ? (now - last).TotalSeconds : double.NaN;
+                    KubernetesSourceLog.Stats(_logger, status.Resource, status.Synced, status.ObjectsCached, status.EventsApplied, status.Relists, status.WatchRestarts, age, status.LastError);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+}

@@ -1,0 +1,381 @@
+using System.Diagnostics;
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Tripline.Correlation.Cluster;
+
+namespace Tripline.Correlation.Kubernetes;
+
+/// <summary>One page of a list: its items, the token for the next page, and the list's resourceVersion.</summary>
+internal readonly record struct ListPage<TObject>(IList<TObject> Items, string? Continue, string? ResourceVersion);
+
+/// <summary>Lists one page of a resource (KubernetesClient's typed list call).</summary>
+internal delegate Task<ListPage<TObject>> ListPageAsync<TObject>(string? continueToken, int limit, CancellationToken cancellationToken);
+
+/// <summary>Watches a resource from a resourceVersion (KubernetesClient's typed watch call).</summary>
+internal delegate IAsyncEnumerable<(WatchEventType Type, TObject Object)> WatchFrom<TObject>(
+    string resourceVersion, int timeoutSeconds, Action<Exception> onError, CancellationToken cancellationToken);
+
+/// <summary>The resource-independent face of an informer, for the source's status and sync bookkeeping.</summary>
+internal interface IResourceInformer
+{
+    string Resource { get; }
+    bool Synced { get; }
+    ResourceSyncStatus Status { get; }
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Keeps one resource kind in memory: a paginated list, then a watch from the list's resourceVersion with bookmarks.
+/// An expired version (410 Gone), a malformed event or a Status error leads to a fresh list that is reconciled
+/// against the cache, so that deletions missed while disconnected are applied; a dropped or failed connection is
+/// retried with exponential backoff and jitter from the last resourceVersion; a silent watch is restarted.
+/// One task runs the loop, so list and watch never overlap; readers copy the cache under a lock.
+/// </summary>
+internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
+    where TObject : class, IKubernetesObject<V1ObjectMeta>
+    where TItem : class
+{
+    private readonly object _gate = new();
+    private readonly ListPageAsync<TObject> _list;
+    private readonly WatchFrom<TObject> _watch;
+    private readonly Func<TObject, TItem> _convert;
+    private readonly KubernetesSourceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Random _random = new();
+    private Dictionary<string, Entry> _items = new(StringComparer.Ordinal);
+    private string? _resourceVersion;
+    private volatile bool _synced;
+    private long _eventsApplied;
+    private long _relists;
+    private long _watchRestarts;
+    private long _lastEventTicks;
+    private long _lastContactTicks;
+    private volatile string? _lastError;
+
+    public ResourceInformer(
+        string resource,
+        ListPageAsync<TObject> list,
+        WatchFrom<TObject> watch,
+        Func<TObject, TItem> convert,
+        KubernetesSourceOptions options,
+        TimeProvider time,
+        ILogger logger)
+    {
+        Resource = resource;
+        _list = list;
+        _watch = watch;
+        _convert = convert;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    public string Resource { get; }
+
+    public bool Synced => _synced;
+
+    /// <summary>Raised after the cache changed (on the informer's task, outside its lock).</summary>
+    public event Action? Changed;
+
+    /// <summary>Raised once, when the first full list has been applied.</summary>
+    public event Action? FirstSynced;
+
+    /// <summary>
+    /// Called under the cache lock when an object leaves the cache: deleted, missed while disconnected (found gone by a
+    /// relist), or replaced by a new object of the same name (a new uid). The time is when it stopped existing, as
+    /// near as the informer knows.
+    /// </summary>
+    public Action<TItem, DateTimeOffset>? Removed { get; init; }
+
+    public ResourceSyncStatus Status
+    {
+        get
+        {
+            int count;
+            lock (_gate) count = _items.Count;
+            long last = Interlocked.Read(ref _lastEventTicks);
+            return new ResourceSyncStatus(
+                Resource,
+                _synced,
+                Interlocked.Read(ref _eventsApplied),
+                Interlocked.Read(ref _relists),
+                Interlocked.Read(ref _watchRestarts),
+                count,
+                last == 0 ? null : new DateTimeOffset(last, TimeSpan.Zero),
+                _lastError);
+        }
+    }
+
+    public List<TItem> CopyItems()
+    {
+        lock (_gate)
+        {
+            var copy = new List<TItem>(_items.Count);
+            foreach (var entry in _items.Values) copy.Add(entry.Item);
+            return copy;
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        int failures = 0;
+        string relistReason = "initial";
+        bool needList = true;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            string operation = needList ? "list" : "watch";
+            try
+            {
+                if (needList)
+                {
+                    await ListAndReconcileAsync(relistReason, cancellationToken).ConfigureAwait(false);
+                    needList = false;
+                    failures = 0;
+                }
+
+                operation = "watch";
+                var (end, events) = await WatchOnceAsync(cancellationToken).ConfigureAwait(false);
+                switch (end)
+                {
+                    case WatchEnd.Expired:
+                        KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion);
+                        (needList, relistReason) = (true, "resourceVersion expired");
+                        break;
+                    case WatchEnd.BadEvent:
+                        (needList, relistReason) = (true, "bad watch event");
+                        failures++;
+                        await DelayAsync(failures, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case WatchEnd.Silent:
+                        Interlocked.Increment(ref _watchRestarts);
+                        KubernetesSourceLog.WatchSilent(_logger, Resource, _options.SilentWatchTimeout.TotalSeconds, _resourceVersion);
+                        break;
+                    default:
+                        Interlocked.Increment(ref _watchRestarts);
+                        KubernetesSourceLog.WatchClosed(_logger, Resource, events, _resourceVersion);
+                        // A server that closes every watch at once must not be hammered.
+                        if (events == 0) await DelayAsync(++failures, cancellationToken).ConfigureAwait(false);
+                        else failures = 0;
+                        break;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.Gone)
+            {
+                // A continue token that expired between pages: the list starts over.
+                (needList, relistReason) = (true, "continue token expired");
+                _lastError = e.Message;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                failures++;
+                _lastError = Describe(e);
+                if (!needList) Interlocked.Increment(ref _watchRestarts);
+                TimeSpan delay = NextDelay(failures);
+                KubernetesSourceLog.Failed(_logger, Resource, operation, failures, (long)delay.TotalMilliseconds, _lastError);
+                try
+                {
+                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task ListAndReconcileAsync(string reason, CancellationToken cancellationToken)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var fresh = new Dictionary<string, Entry>(StringComparer.Ordinal);
+        string? continueToken = null;
+        string? resourceVersion = null;
+        do
+        {
+            var page = await _list(continueToken, _options.PageSize, cancellationToken).ConfigureAwait(false);
+            foreach (var obj in page.Items)
+            {
+                if (TryConvert(obj, out string key, out var entry)) fresh[key] = entry;
+            }
+            continueToken = page.Continue;
+            resourceVersion = page.ResourceVersion;
+        }
+        while (!string.IsNullOrEmpty(continueToken));
+
+        var now = _time.GetUtcNow();
+        // Objects that vanished while no watch was open were deleted at some point after the last word from the
+        // server; that moment is the best bound, since a later time would steal a reused IP's packets from its new pod.
+        long contact = Interlocked.Read(ref _lastContactTicks);
+        var goneAt = contact == 0 ? now : new DateTimeOffset(contact, TimeSpan.Zero);
+        int deleted = 0;
+        lock (_gate)
+        {
+            foreach (var (key, old) in _items)
+            {
+                if (!fresh.TryGetValue(key, out var current) || !string.Equals(current.Uid, old.Uid, StringComparison.Ordinal))
+                {
+                    deleted++;
+                    Removed?.Invoke(old.Item, goneAt);
+                }
+            }
+            _items = fresh;
+            _resourceVersion = resourceVersion;
+        }
+        Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
+        _lastError = null;
+
+        if (!_synced)
+        {
+            _synced = true;
+            KubernetesSourceLog.FirstSync(_logger, Resource, fresh.Count, resourceVersion, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            FirstSynced?.Invoke();
+        }
+        else
+        {
+            Interlocked.Increment(ref _relists);
+            KubernetesSourceLog.Relisted(_logger, Resource, reason, fresh.Count, deleted);
+        }
+        Changed?.Invoke();
+    }
+
+    private async Task<(WatchEnd End, int Events)> WatchOnceAsync(CancellationToken cancellationToken)
+    {
+        using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        watchCts.CancelAfter(_options.SilentWatchTimeout);
+        WatchEnd? forced = null;
+        int events = 0;
+
+        // The client reports a Status object (410 Gone above all) and an undecodable line here, then reads on; either
+        // means the cache can no longer be trusted to follow the stream, so the watch is ended and a relist follows.
+        void OnError(Exception e)
+        {
+            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
+            {
+                forced = WatchEnd.Expired;
+            }
+            else
+            {
+                forced = WatchEnd.BadEvent;
+                _lastError = Describe(e);
+                KubernetesSourceLog.BadEvent(_logger, Resource, _lastError);
+            }
+            try
+            {
+                watchCts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The watch already ended.
+            }
+        }
+
+        int timeoutSeconds = (int)(_options.WatchTimeout.TotalSeconds * (1 + _random.NextDouble()));
+        string from = _resourceVersion ?? "";
+        try
+        {
+            await foreach (var (type, obj) in _watch(from, timeoutSeconds, OnError, watchCts.Token).WithCancellation(watchCts.Token).ConfigureAwait(false))
+            {
+                watchCts.CancelAfter(_options.SilentWatchTimeout);
+                events++;
+                var now = _time.GetUtcNow();
+                Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
+                if (type == WatchEventType.Bookmark)
+                {
+                    if (obj?.Metadata?.ResourceVersion is { Length: > 0 } bookmark) _resourceVersion = bookmark;
+                    continue;
+                }
+                if (obj is null || type == WatchEventType.Error)
+                {
+                    OnError(new InvalidDataException($"watch event {type} without an object"));
+                    break;
+                }
+                Apply(type, obj, now);
+                Interlocked.Increment(ref _eventsApplied);
+                Interlocked.Exchange(ref _lastEventTicks, now.UtcTicks);
+                if (obj.Metadata?.ResourceVersion is { Length: > 0 } version) _resourceVersion = version;
+                Changed?.Invoke();
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (forced ?? WatchEnd.Silent, events);
+        }
+        return (forced ?? WatchEnd.Closed, events);
+    }
+
+    private void Apply(WatchEventType type, TObject obj, DateTimeOffset now)
+    {
+        if (type == WatchEventType.Deleted)
+        {
+            string key = KeyOf(obj.Metadata);
+            lock (_gate)
+            {
+                if (_items.Remove(key, out var old)) Removed?.Invoke(old.Item, now);
+            }
+            return;
+        }
+        if (!TryConvert(obj, out string upsertKey, out var entry)) return;
+        lock (_gate)
+        {
+            if (_items.TryGetValue(upsertKey, out var old) && !string.Equals(old.Uid, entry.Uid, StringComparison.Ordinal))
+            {
+                // Same name, new object (a StatefulSet pod recreated): the old one is gone.
+                Removed?.Invoke(old.Item, now);
+            }
+            _items[upsertKey] = entry;
+        }
+    }
+
+    private bool TryConvert(TObject obj, out string key, out Entry entry)
+    {
+        key = KeyOf(obj.Metadata);
+        try
+        {
+            entry = new Entry(obj.Metadata?.Uid, _convert(obj));
+            return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or ArgumentException)
+        {
+            KubernetesSourceLog.SkippedObject(_logger, Resource, key, e.Message);
+            entry = default;
+            return false;
+        }
+    }
+
+    private static string KeyOf(V1ObjectMeta? meta)
+    {
+        string name = meta?.Name ?? "";
+        return string.IsNullOrEmpty(meta?.NamespaceProperty) ? name : $"{meta.NamespaceProperty}/{name}";
+    }
+
+    private TimeSpan NextDelay(int failures) =>
+        Backoff.Delay(failures, _options.BackoffInitial, _options.BackoffMax, _options.BackoffJitter, _random);
+
+    private Task DelayAsync(int failures, CancellationToken cancellationToken) =>
+        Task.Delay(NextDelay(failures), _time, cancellationToken);
+
+    private static string Describe(Exception e) => e switch
+    {
+        KubernetesException { Status: { } status } => $"{status.Code} {status.Reason}: {status.Message}",
+        HttpOperationException { Response: { } response } => $"HTTP {(int)response.StatusCode}: {e.Message}",
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+
+    private readonly record struct Entry(string? Uid, TItem Item);
+
+    private enum WatchEnd
+    {
+        Closed,
+        Silent,
+        Expired,
+        BadEvent,
+    }
+}
