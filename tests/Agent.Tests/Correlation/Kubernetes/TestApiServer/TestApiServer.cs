@@ -1,0 +1,387 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Tripline.Tests.Correlation.Kubernetes;
+
+/// <summary>
+/// An API server in the test process, on loopback over HTTPS with a throwaway certificate, that speaks list and watch
+/// as the real one does: paginated lists with <c>limit</c>/<c>continue</c> and a resourceVersion, chunked watch
+/// streams written and flushed one event per line, BOOKMARK events, and 410 Gone as an ERROR event carrying a Status.
+/// The agent reaches it through KubernetesClient and a generated kubeconfig, exactly as in a cluster. Faults are
+/// injected through its methods.
+/// </summary>
+public sealed class TestApiServer : IAsyncDisposable
+{
+    private const string Token = "tripline-test-token";
+
+    private static readonly Lazy<X509Certificate2> Certificate = new(CreateCertificate);
+
+    private readonly ConcurrentDictionary<string, (string[] Items, long Revision)> _listSnapshots = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _listGates = new();
+    private readonly ConcurrentDictionary<string, int> _listRequests = new();
+    private readonly ConcurrentDictionary<string, int> _watchRequests = new();
+    private readonly object _stallGate = new();
+    private TaskCompletionSource _resume = CompletedSource();
+    private WebApplication? _app;
+    private int _port;
+    private string? _kubeconfigPath;
+
+    public TestApiServer(TimeProvider? time = null)
+    {
+        Store = new ObjectStore(time ?? TimeProvider.System);
+    }
+
+    public ObjectStore Store { get; }
+
+    /// <summary>How often an idle watch that asked for bookmarks gets one.</summary>
+    public TimeSpan BookmarkInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Added before every response (a slow or overloaded server).</summary>
+    public TimeSpan ResponseDelay { get; set; }
+
+    public Uri BaseUri => new($"https://127.0.0.1:{_port}");
+
+    public int ListRequests(ApiResource resource) => _listRequests.GetValueOrDefault(resource.Name);
+
+    public int WatchRequests(ApiResource resource) => _watchRequests.GetValueOrDefault(resource.Name);
+
+    public int OpenWatchCount => Store.OpenWatches().Count;
+
+    public static async Task<TestApiServer> StartAsync(TimeProvider? time = null)
+    {
+        var server = new TestApiServer(time);
+        await server.ListenAsync().ConfigureAwait(false);
+        return server;
+    }
+
+    /// <summary>A kubeconfig with the server, its CA and a bearer token, as <c>kubectl</c> would write it.</summary>
+    public string WriteKubeconfig()
+    {
+        string ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(Certificate.Value.ExportCertificatePem()));
+        string yaml = $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: test
+              cluster:
+                server: {BaseUri.ToString().TrimEnd('/')}
+                certificate-authority-data: {ca}
+            contexts:
+            - name: test
+              context:
+                cluster: test
+                user: test
+            current-context: test
+            users:
+            - name: test
+              user:
+                token: {Token}
+            """;
+        _kubeconfigPath ??= Path.Combine(Path.GetTempPath(), $"tripline-kubeconfig-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(_kubeconfigPath, yaml);
+        return _kubeconfigPath;
+    }
+
+    /// <summary>Drops every open watch connection mid-stream, without a final event.</summary>
+    public void DropWatches()
+    {
+        foreach (var watch in Store.OpenWatches()) watch.Drop.Cancel();
+    }
+
+    /// <summary>
+    /// Forgets the history and ends every open watch with an ERROR event holding a 410 Gone Status, as the API server
+    /// does when a watch falls behind etcd's compaction. Continue tokens expire too.
+    /// </summary>
+    public void ExpireWatches()
+    {
+        Store.Compact();
+        _listSnapshots.Clear();
+        foreach (var watch in Store.OpenWatches())
+        {
+            watch.Lines.Writer.TryWrite(ExpiredLine("resource version compacted"));
+            watch.Lines.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>A restarted control plane with a new resourceVersion history; every connection drops.</summary>
+    public void RestartWithNewHistory(long newRevision)
+    {
+        Store.ResetHistory(newRevision);
+        _listSnapshots.Clear();
+        DropWatches();
+    }
+
+    /// <summary>Stops listening: connections drop and new ones are refused until <see cref="ComeBackAsync"/>.</summary>
+    public async Task GoUnreachableAsync()
+    {
+        var app = _app ?? throw new InvalidOperationException("not running");
+        _app = null;
+        DropWatches();
+        await app.StopAsync().ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Listens again on the same port.</summary>
+    public Task ComeBackAsync() => ListenAsync();
+
+    /// <summary>The next event of the resource is sent as an undecodable line in place of the event.</summary>
+    public void SendMalformedEvent(ApiResource resource) => Store.CorruptNextEvent(resource);
+
+    /// <summary>Open watches go quiet (no events, no bookmarks) until <see cref="ResumeWatches"/>.</summary>
+    public void StallWatches()
+    {
+        lock (_stallGate)
+        {
+            if (_resume.Task.IsCompleted) _resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    public void ResumeWatches()
+    {
+        lock (_stallGate) _resume.TrySetResult();
+    }
+
+    /// <summary>Lists of the resource wait until <see cref="ReleaseLists"/> (a resource whose first list is late).</summary>
+    public void HoldLists(ApiResource resource) =>
+        _listGates[resource.Name] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ReleaseLists(ApiResource resource)
+    {
+        if (_listGates.TryRemove(resource.Name, out var gate)) gate.TrySetResult();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        ResumeWatches();
+        foreach (var gate in _listGates.Values) gate.TrySetResult();
+        if (_app is { } app)
+        {
+            _app = null;
+            DropWatches();
+            await app.StopAsync().ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_kubeconfigPath is not null) File.Delete(_kubeconfigPath);
+    }
+
+    private async Task ListenAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Loopback, _port, listen => listen.UseHttps(Certificate.Value));
+            kestrel.AllowSynchronousIO = false;
+        });
+        var app = builder.Build();
+        app.Run(HandleAsync);
+        await app.StartAsync().ConfigureAwait(false);
+        if (_port == 0)
+        {
+            var address = app.Urls.First();
+            _port = new Uri(address).Port;
+        }
+        _app = app;
+    }
+
+    private async Task HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (request.Headers.Authorization.ToString() != $"Bearer {Token}")
+        {
+            await WriteStatusAsync(context, 401, "Unauthorized", "Unauthorized").ConfigureAwait(false);
+            return;
+        }
+        var resource = ApiResource.All.FirstOrDefault(r => string.Equals(r.Path, request.Path.Value, StringComparison.Ordinal));
+        if (resource is null || !HttpMethods.IsGet(request.Method))
+        {
+            await WriteStatusAsync(context, 404, "NotFound", $"the server could not find the requested resource ({request.Path})").ConfigureAwait(false);
+            return;
+        }
+        if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay, context.RequestAborted).ConfigureAwait(false);
+
+        string? watch = request.Query["watch"];
+        if (watch is "true" or "1") await WatchAsync(context, resource).ConfigureAwait(false);
+        else await ListAsync(context, resource).ConfigureAwait(false);
+    }
+
+    private async Task ListAsync(HttpContext context, ApiResource resource)
+    {
+        _listRequests.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
+        if (_listGates.TryGetValue(resource.Name, out var gate)) await gate.Task.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+
+        var query = context.Request.Query;
+        int limit = int.TryParse(query["limit"], NumberStyles.None, CultureInfo.InvariantCulture, out int l) && l > 0 ? l : int.MaxValue;
+        string? continueToken = query["continue"];
+        (string[] Items, long Revision) snapshot;
+        int offset = 0;
+        string snapshotId;
+        if (!string.IsNullOrEmpty(continueToken))
+        {
+            // Pages after the first come from the same snapshot, as etcd serves them at the first page's revision.
+            string[] parts = continueToken.Split(':');
+            if (parts.Length != 2 || !_listSnapshots.TryGetValue(parts[0], out snapshot) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out offset))
+            {
+                await WriteStatusAsync(context, 410, "Expired", "The provided continue parameter is too old to display a consistent list result.").ConfigureAwait(false);
+                return;
+            }
+            snapshotId = parts[0];
+        }
+        else
+        {
+            snapshot = Store.ListSnapshot(resource);
+            snapshotId = Guid.NewGuid().ToString("N");
+        }
+
+        int end = (int)Math.Min((long)offset + limit, snapshot.Items.Length);
+        string? next = null;
+        if (end < snapshot.Items.Length)
+        {
+            _listSnapshots[snapshotId] = snapshot;
+            next = $"{snapshotId}:{end}";
+        }
+        else
+        {
+            _listSnapshots.TryRemove(snapshotId, out _);
+        }
+
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        var body = new StringBuilder(256 + (end - offset) * 1024);
+        body.Append(CultureInfo.InvariantCulture, $"{{\"kind\":\"{resource.ListKind}\",\"apiVersion\":\"{resource.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{snapshot.Revision}\"");
+        if (next is not null) body.Append(CultureInfo.InvariantCulture, $",\"continue\":\"{next}\"");
+        body.Append("},\"items\":[");
+        for (int i = offset; i < end; i++)
+        {
+            if (i > offset) body.Append(',');
+            body.Append(snapshot.Items[i]);
+        }
+        body.Append("]}");
+        await context.Response.WriteAsync(body.ToString(), context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task WatchAsync(HttpContext context, ApiResource resource)
+    {
+        _watchRequests.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
+        var query = context.Request.Query;
+        bool bookmarks = query["allowWatchBookmarks"] == "true";
+        TimeSpan timeout = int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out int seconds) && seconds > 0
+            ? TimeSpan.FromSeconds(seconds)
+            : Timeout.InfiniteTimeSpan;
+
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        var subscription = Store.Subscribe(resource, query["resourceVersion"], out string? expired);
+        if (subscription is null)
+        {
+            // The real server answers an old resourceVersion with 200 and a single ERROR event, then ends the stream.
+            await WriteLineAsync(context, ExpiredLine(expired!)).ConfigureAwait(false);
+            return;
+        }
+
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, subscription.Drop.Token);
+        if (timeout != Timeout.InfiniteTimeSpan) ended.CancelAfter(timeout);
+        try
+        {
+            await context.Response.StartAsync(ended.Token).ConfigureAwait(false);
+            await context.Response.Body.FlushAsync(ended.Token).ConfigureAwait(false);
+            var reader = subscription.Lines.Reader;
+            while (true)
+            {
+                Task resume;
+                lock (_stallGate) resume = _resume.Task;
+                await resume.WaitAsync(ended.Token).ConfigureAwait(false);
+
+                using var tick = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
+                tick.CancelAfter(BookmarkInterval);
+                bool more;
+                try
+                {
+                    more = await reader.WaitToReadAsync(tick.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ended.IsCancellationRequested)
+                {
+                    if (bookmarks && _resume.Task.IsCompleted && Store.BookmarkRevision(subscription) is { } revision)
+                    {
+                        await WriteLineAsync(context, BookmarkLine(resource, revision), ended.Token).ConfigureAwait(false);
+                    }
+                    continue;
+                }
+                if (!more) break;
+                if (!_resume.Task.IsCompleted) continue;
+                while (reader.TryRead(out string? line))
+                {
+                    await WriteLineAsync(context, line, ended.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // A drop is abrupt: the connection goes without the chunked terminator. A timeout ends the stream cleanly.
+            if (subscription.Drop.IsCancellationRequested) context.Abort();
+        }
+        catch (IOException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            Store.Unsubscribe(subscription);
+        }
+    }
+
+    private static async Task WriteLineAsync(HttpContext context, string line, CancellationToken cancellationToken = default)
+    {
+        await context.Response.WriteAsync(line + "\n", cancellationToken).ConfigureAwait(false);
+        await context.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string BookmarkLine(ApiResource resource, long revision) =>
+        ObjectStore.EventLine("BOOKMARK", $"{{\"kind\":\"{resource.Kind}\",\"apiVersion\":\"{resource.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}");
+
+    private static string ExpiredLine(string message) =>
+        ObjectStore.EventLine("ERROR", StatusJson(410, "Expired", message));
+
+    private static string StatusJson(int code, string reason, string message) =>
+        $"{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":\"{message}\",\"reason\":\"{reason}\",\"code\":{code}}}";
+
+    private static async Task WriteStatusAsync(HttpContext context, int code, string reason, string message)
+    {
+        context.Response.StatusCode = code;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(StatusJson(code, reason, message)).ConfigureAwait(false);
+    }
+
+    private static TaskCompletionSource CompletedSource()
+    {
+        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        source.SetResult();
+        return source;
+    }
+
+    private static X509Certificate2 CreateCertificate()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=tripline-test-apiserver", key, HashAlgorithmName.SHA256);
+        // Its own CA, so that the kubeconfig's certificate-authority-data can name it.
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false));
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        request.CertificateExtensions.Add(names.Build());
+        var now = DateTimeOffset.UtcNow;
+        using var created = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(7));
+        return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pkcs12), null);
+    }
+}
