@@ -1,0 +1,195 @@
+using System.Collections.Frozen;
+using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Policy;
+
+namespace Tripline.Correlation.Cluster;
+
+/// <summary>The judgement of one flow: who the two ends are and what the policies say.</summary>
+public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEndpoint Destination, Verdict Verdict, int BackendCount);
+
+/// <summary>
+/// One snapshot with everything derived from it: the endpoint index and the compiled policies. Built off the
+/// packet path when the cluster changes and swapped in whole, so readers never see a half-applied change.
+/// </summary>
+public sealed class ClusterModel
+{
+    private readonly FrozenDictionary<string, ServiceBackend[]> _backends;
+    private readonly FrozenSet<(UInt128 Ip, int Port, PolicyProtocol Protocol)> _serverPorts;
+
+    private ClusterModel(ClusterSnapshot snapshot, EndpointIndex index, PolicyEngine engine, bool synced)
+    {
+        Snapshot = snapshot;
+        Index = index;
+        Engine = engine;
+        IsSynced = synced;
+        _backends = BuildBackends(snapshot, index);
+        _serverPorts = BuildServerPorts(snapshot);
+    }
+
+    /// <summary>
+    /// True when the cluster declares <paramref name="port"/> as a serving port at <paramref name="ip"/>: a container
+    /// port of the pod holding it, or a port of the Service whose ClusterIP it is. Tells which side of a connection
+    /// whose start was not seen is the server.
+    /// </summary>
+    public bool IsDeclaredServerPort(UInt128 ip, int port, PolicyProtocol protocol) => _serverPorts.Contains((ip, port, protocol));
+
+    private static FrozenSet<(UInt128, int, PolicyProtocol)> BuildServerPorts(ClusterSnapshot snapshot)
+    {
+        var set = new HashSet<(UInt128, int, PolicyProtocol)>();
+        foreach (var pod in snapshot.Pods)
+        {
+            foreach (var ip in pod.Ips)
+            {
+                var key = IpKey.From(ip);
+                foreach (var p in pod.Ports) if (Enum.TryParse<PolicyProtocol>(p.Protocol, out var proto)) set.Add((key, p.Port, proto));
+            }
+        }
+        foreach (var service in snapshot.Services)
+        {
+            foreach (var ip in service.ClusterIps)
+            {
+                var key = IpKey.From(ip);
+                foreach (var p in service.Ports) if (Enum.TryParse<PolicyProtocol>(p.Protocol, out var proto)) set.Add((key, p.Port, proto));
+            }
+        }
+        return set.ToFrozenSet();
+    }
+
+    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null) =>
+        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot), synced);
+
+    public static readonly ClusterModel Empty = new(ClusterSnapshot.Empty, EndpointIndex.Build(ClusterSnapshot.Empty), PolicyEngine.Compile(ClusterSnapshot.Empty), synced: false);
+
+    public ClusterSnapshot Snapshot { get; }
+    public EndpointIndex Index { get; }
+    public PolicyEngine Engine { get; }
+
+    /// <summary>False while a live source has not completed its first list: verdicts are then provisional.</summary>
+    public bool IsSynced { get; }
+
+    /// <summary>Resolves both ends at the packet time and judges the flow; a Service is judged by its backends.</summary>
+    public FlowJudgement Judge(UInt128 sourceIp, UInt128 destinationIp, int port, PolicyProtocol protocol, long timeNs)
+    {
+        var source = Index.Resolve(sourceIp, timeNs);
+        var destination = Index.Resolve(destinationIp, timeNs);
+        if (destination.Kind != EndpointKind.Service)
+        {
+            return new FlowJudgement(source, destination, Engine.Evaluate(in source, sourceIp, in destination, destinationIp, port, protocol), 0);
+        }
+        return JudgeService(source, sourceIp, destination, destinationIp, port, protocol);
+    }
+
+    private FlowJudgement JudgeService(ResolvedEndpoint source, UInt128 sourceIp, ResolvedEndpoint service, UInt128 serviceIp, int port, PolicyProtocol protocol)
+    {
+        // Policies apply after the ClusterIP is translated: the flow is allowed if some backend would accept it
+        // on its target port, and denied only when every backend denies it.
+        var info = service.Service!;
+        string protocolName = protocol.ToString();
+        ServicePortInfo? servicePort = null;
+        foreach (var p in info.Ports)
+        {
+            if (p.Port == port && string.Equals(p.Protocol, protocolName, StringComparison.Ordinal)) { servicePort = p; break; }
+        }
+        if (servicePort is null || !_backends.TryGetValue(info.Key, out var backends) || backends.Length == 0)
+        {
+            var external = ResolvedEndpoint.External;
+            var verdict = Engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
+            string why = servicePort is null ? $"service {info.Key} declares no {protocolName} port {port}" : $"service {info.Key} has no ready backends";
+            return new FlowJudgement(source, service, verdict with { Note = why + "; judged against the ClusterIP alone" }, 0);
+        }
+
+        Verdict? firstAllowed = null;
+        Verdict? firstDenied = null;
+        var denyingPolicies = new SortedSet<string>(StringComparer.Ordinal);
+        int judged = 0;
+        foreach (var backend in backends)
+        {
+            int targetPort = TargetPort(servicePort, backend);
+            if (targetPort <= 0) continue;
+            var pod = new ResolvedEndpoint(EndpointKind.Pod, pod: backend.Pod);
+            var verdict = Engine.Evaluate(in source, sourceIp, in pod, backend.Ip, targetPort, protocol);
+            judged++;
+            if (verdict.Allowed) { firstAllowed ??= verdict; break; }
+            firstDenied ??= verdict;
+            foreach (var side in new[] { verdict.Egress, verdict.Ingress })
+            {
+                if (side is { Allowed: false }) denyingPolicies.UnionWith(side.Policies);
+            }
+        }
+        if (firstAllowed is not null)
+        {
+            return new FlowJudgement(source, service, firstAllowed with { Note = $"judged against the backends of service {info.Key}" }, backends.Length);
+        }
+        if (firstDenied is null)
+        {
+            var external = ResolvedEndpoint.External;
+            var verdict = Engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
+            return new FlowJudgement(source, service, verdict with { Note = $"service {info.Key} port {port} maps to no backend port; judged against the ClusterIP alone" }, backends.Length);
+        }
+        return new FlowJudgement(source, service, firstDenied with
+        {
+            Note = $"denied for all {judged} backends of service {info.Key} by {string.Join(", ", denyingPolicies)}",
+        }, backends.Length);
+    }
+
+    private static int TargetPort(ServicePortInfo servicePort, ServiceBackend backend)
+    {
+        if (backend.SlicePorts is { } slicePorts)
+        {
+            foreach (var p in slicePorts)
+            {
+                if (string.Equals(p.Name ?? "", servicePort.Name ?? "", StringComparison.Ordinal) && p.Protocol == servicePort.Protocol) return p.Port;
+            }
+            return slicePorts.Count == 1 ? slicePorts[0].Port : -1;
+        }
+        if (servicePort.TargetPort is { } number) return number;
+        foreach (var p in backend.Pod.Ports)
+        {
+            if (p.Name == servicePort.TargetPortName && p.Protocol == servicePort.Protocol) return p.Port;
+        }
+        return -1;
+    }
+
+    private sealed record ServiceBackend(PodInfo Pod, UInt128 Ip, IReadOnlyList<EndpointSlicePort>? SlicePorts);
+
+    private static FrozenDictionary<string, ServiceBackend[]> BuildBackends(ClusterSnapshot snapshot, EndpointIndex index)
+    {
+        var result = new Dictionary<string, List<ServiceBackend>>(StringComparer.Ordinal);
+        var withSlices = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var slice in snapshot.EndpointSlices)
+        {
+            if (slice.ServiceName is null) continue;
+            string key = $"{slice.Namespace}/{slice.ServiceName}";
+            withSlices.Add(key);
+            if (!result.TryGetValue(key, out var list)) result[key] = list = [];
+            foreach (var endpoint in slice.Endpoints)
+            {
+                if (!endpoint.Ready) continue;
+                foreach (var address in endpoint.Addresses)
+                {
+                    var ip = IpKey.From(address);
+                    var resolved = index.Resolve(ip, 0);
+                    if (resolved.Kind == EndpointKind.Pod) list.Add(new ServiceBackend(resolved.Pod!, ip, slice.Ports));
+                }
+            }
+        }
+        // Manifests often carry no EndpointSlices: the Service's selector finds its running pods instead.
+        foreach (var service in snapshot.Services)
+        {
+            if (withSlices.Contains(service.Key) || service.Selector is null) continue;
+            var list = new List<ServiceBackend>();
+            foreach (var pod in snapshot.Pods)
+            {
+                if (pod.Namespace != service.Namespace || pod.HostNetwork || pod.IsTerminated || pod.Ips.Count == 0) continue;
+                bool matches = true;
+                foreach (var (key, value) in service.Selector)
+                {
+                    if (!pod.Labels.TryGetValue(key, out var actual) || actual != value) { matches = false; break; }
+                }
+                if (matches) list.Add(new ServiceBackend(pod, IpKey.From(pod.Ips[0]), null));
+            }
+            result[service.Key] = list;
+        }
+        return result.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
+    }
+}

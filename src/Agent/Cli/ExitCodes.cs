@@ -1,0 +1,9 @@
+namespace Tripline.Cli;
+
+internal static class ExitCodes
+{
+    public const int Success = 0;
+    public const int RuntimeFailure = 1;
+    public const int BadUsage = 2;
+    public const int DeniedFlows = 3;
+}

@@ -1,0 +1,87 @@
+using System.Buffers;
+using System.Text.Json;
+using Tripline.Capture.Flows;
+using Tripline.Correlation.Cluster;
+
+namespace Tripline.Export;
+
+/// <summary>Which records reach the flow log.</summary>
+internal sealed record FlowLogFilter
+{
+    public bool DeniedOnly { get; init; }
+    /// <summary>Skip update records: only starts and ends.</summary>
+    public bool StartsAndEndsOnly { get; init; }
+
+    public bool Accepts(FlowEventKind kind, bool allowed) =>
+        (!DeniedOnly || !allowed) && (!StartsAndEndsOnly || kind != FlowEventKind.Update);
+}
+
+/// <summary>
+/// JSON lines into a reused buffer, handed to the output in large writes. A failed write (disk full, read-only
+/// directory, closed pipe) costs the records in that write, which are counted; the agent goes on.
+/// </summary>
+internal sealed class FlowLogExporter : IFlowExporter, IDisposable
+{
+    private const int FlushThreshold = 64 * 1024;
+    private readonly IFlowLogOutput _output;
+    private readonly FlowLogFilter _filter;
+    private readonly ArrayBufferWriter<byte> _buffer = new(FlushThreshold * 2);
+    private readonly Utf8JsonWriter _json;
+    private int _pendingRecords;
+    private readonly Lock _lock = new();
+
+    public FlowLogExporter(IFlowLogOutput output, FlowLogFilter? filter = null)
+    {
+        _output = output;
+        _filter = filter ?? new FlowLogFilter();
+        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+    }
+
+    public long RecordsWritten;
+    public long RecordsLost;
+    public string? LastError;
+
+    public void Export(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
+    {
+        if (!_filter.Accepts(flowEvent.Kind, judgement.Verdict.Allowed)) return;
+        lock (_lock)
+        {
+            FlowRecordWriter.Write(_json, in flowEvent, in judgement, context);
+            _json.Flush();
+            _json.Reset();
+            _buffer.GetSpan(1)[0] = (byte)'\n';
+            _buffer.Advance(1);
+            _pendingRecords++;
+            if (_buffer.WrittenCount >= FlushThreshold) WriteOut(flushOutput: false);
+        }
+    }
+
+    public void Flush()
+    {
+        lock (_lock) WriteOut(flushOutput: true);
+    }
+
+    private void WriteOut(bool flushOutput)
+    {
+        try
+        {
+            if (_buffer.WrittenCount > 0) _output.Write(_buffer.WrittenSpan);
+            if (flushOutput) _output.Flush();
+            Interlocked.Add(ref RecordsWritten, _pendingRecords);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            Interlocked.Add(ref RecordsLost, _pendingRecords);
+            LastError = e.Message;
+        }
+        _pendingRecords = 0;
+        _buffer.ResetWrittenCount();
+    }
+
+    public void Dispose()
+    {
+        Flush();
+        _json.Dispose();
+        _output.Dispose();
+    }
+}

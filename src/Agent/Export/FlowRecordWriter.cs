@@ -1,0 +1,250 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using Tripline.Capture.Flows;
+using Tripline.Capture.Parsing;
+using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Policy;
+
+namespace Tripline.Export;
+
+/// <summary>
+/// Writes one flow-log record (design §3) as a JSON object with Utf8JsonWriter: no serializer, no intermediate
+/// objects, names and meanings fixed by the contract. Extra fields help a responder and never replace one.
+/// </summary>
+internal static class FlowRecordWriter
+{
+    private static readonly JsonEncodedText Time = JsonEncodedText.Encode("time");
+    private static readonly JsonEncodedText Event = JsonEncodedText.Encode("event");
+    private static readonly JsonEncodedText FlowId = JsonEncodedText.Encode("flow_id");
+    private static readonly JsonEncodedText Node = JsonEncodedText.Encode("node");
+    private static readonly JsonEncodedText Interface = JsonEncodedText.Encode("interface");
+    private static readonly JsonEncodedText Interfaces = JsonEncodedText.Encode("interfaces");
+    private static readonly JsonEncodedText Protocol = JsonEncodedText.Encode("protocol");
+    private static readonly JsonEncodedText Src = JsonEncodedText.Encode("src");
+    private static readonly JsonEncodedText Dst = JsonEncodedText.Encode("dst");
+    private static readonly JsonEncodedText Ip = JsonEncodedText.Encode("ip");
+    private static readonly JsonEncodedText Port = JsonEncodedText.Encode("port");
+    private static readonly JsonEncodedText Kind = JsonEncodedText.Encode("kind");
+    private static readonly JsonEncodedText Namespace = JsonEncodedText.Encode("namespace");
+    private static readonly JsonEncodedText Pod = JsonEncodedText.Encode("pod");
+    private static readonly JsonEncodedText Uid = JsonEncodedText.Encode("uid");
+    private static readonly JsonEncodedText Workload = JsonEncodedText.Encode("workload");
+    private static readonly JsonEncodedText Labels = JsonEncodedText.Encode("labels");
+    private static readonly JsonEncodedText Service = JsonEncodedText.Encode("service");
+    private static readonly JsonEncodedText Initiator = JsonEncodedText.Encode("initiator");
+    private static readonly JsonEncodedText VerdictName = JsonEncodedText.Encode("verdict");
+    private static readonly JsonEncodedText VerdictNote = JsonEncodedText.Encode("verdict_note");
+    private static readonly JsonEncodedText Egress = JsonEncodedText.Encode("egress");
+    private static readonly JsonEncodedText Ingress = JsonEncodedText.Encode("ingress");
+    private static readonly JsonEncodedText Isolated = JsonEncodedText.Encode("isolated");
+    private static readonly JsonEncodedText Allowed = JsonEncodedText.Encode("allowed");
+    private static readonly JsonEncodedText Policies = JsonEncodedText.Encode("policies");
+    private static readonly JsonEncodedText Packets = JsonEncodedText.Encode("packets");
+    private static readonly JsonEncodedText Bytes = JsonEncodedText.Encode("bytes");
+    private static readonly JsonEncodedText Sent = JsonEncodedText.Encode("sent");
+    private static readonly JsonEncodedText Received = JsonEncodedText.Encode("received");
+    private static readonly JsonEncodedText TcpFlagsName = JsonEncodedText.Encode("tcp_flags");
+    private static readonly JsonEncodedText EndReason = JsonEncodedText.Encode("end_reason");
+    private static readonly JsonEncodedText FirstSeen = JsonEncodedText.Encode("first_seen");
+    private static readonly JsonEncodedText LastSeen = JsonEncodedText.Encode("last_seen");
+    private static readonly JsonEncodedText Tunnel = JsonEncodedText.Encode("tunnel");
+    private static readonly JsonEncodedText Vni = JsonEncodedText.Encode("vni");
+    private static readonly JsonEncodedText Icmp = JsonEncodedText.Encode("icmp");
+    private static readonly JsonEncodedText Type = JsonEncodedText.Encode("type");
+    private static readonly JsonEncodedText Code = JsonEncodedText.Encode("code");
+    private static readonly JsonEncodedText ClusterSynced = JsonEncodedText.Encode("cluster_synced");
+
+    private static readonly string[] FlagNames = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+    // The order a person reads a handshake in: SYN, ACK, then data and the close.
+    private static readonly int[] FlagOrder = [1, 4, 3, 0, 2, 5, 6, 7];
+
+    public static string EventName(FlowEventKind kind) => kind switch
+    {
+        FlowEventKind.Start => "start",
+        FlowEventKind.Update => "update",
+        _ => "end",
+    };
+
+    public static string EndReasonName(FlowEndReason reason) => reason switch
+    {
+        FlowEndReason.Fin => "fin",
+        FlowEndReason.Rst => "rst",
+        FlowEndReason.Idle => "idle",
+        FlowEndReason.Shutdown => "shutdown",
+        FlowEndReason.Eof => "eof",
+        FlowEndReason.Evicted => "evicted",
+        _ => "unknown",
+    };
+
+    public static string InitiatorName(FlowOrientation orientation) => orientation switch
+    {
+        FlowOrientation.Observed => "observed",
+        FlowOrientation.Inferred => "inferred",
+        _ => "unknown",
+    };
+
+    public static void Write(Utf8JsonWriter w, in FlowEvent e, in FlowJudgement j, FlowContext context)
+    {
+        ref readonly FlowEntry f = ref e.Flow;
+        w.WriteStartObject();
+        WriteTime(w, Time, e.TimeNs);
+        w.WriteString(Event, EventName(e.Kind));
+        Span<char> hex = stackalloc char[16];
+        f.Id.TryFormat(hex, out _, "x16", CultureInfo.InvariantCulture);
+        w.WriteString(FlowId, hex);
+        w.WriteString(Node, context.Node);
+        w.WriteString(Interface, context.InterfaceName(f.Interfaces[0]));
+        if (f.InterfaceCount > 1)
+        {
+            w.WriteStartArray(Interfaces);
+            for (int i = 0; i < f.InterfaceCount; i++) w.WriteStringValue(context.InterfaceName(f.Interfaces[i]));
+            w.WriteEndArray();
+        }
+        w.WriteString(Protocol, IpProtocol.Name(f.Protocol));
+        bool ports = IpProtocol.HasPorts(f.Protocol);
+        WriteEndpoint(w, Src, f.Source, ports ? f.SourcePort : -1, j.Source);
+        WriteEndpoint(w, Dst, f.Destination, ports ? f.DestinationPort : -1, j.Destination);
+        w.WriteString(Initiator, InitiatorName(f.Orientation));
+        w.WriteString(VerdictName, j.Verdict.Allowed ? "allow" : "deny");
+        WriteSide(w, Egress, j.Verdict.Egress);
+        WriteSide(w, Ingress, j.Verdict.Ingress);
+        if (j.Verdict.Note is { } note) w.WriteString(VerdictNote, note);
+        if (!context.ClusterSynced) w.WriteBoolean(ClusterSynced, false);
+
+        w.WriteStartObject(Packets);
+        w.WriteNumber(Sent, f.PacketsSent);
+        w.WriteNumber(Received, f.PacketsReceived);
+        w.WriteEndObject();
+        w.WriteStartObject(Bytes);
+        w.WriteNumber(Sent, f.BytesSent);
+        w.WriteNumber(Received, f.BytesReceived);
+        w.WriteEndObject();
+        if (f.Protocol == IpProtocol.Tcp)
+        {
+            w.WriteStartArray(TcpFlagsName);
+            foreach (int bit in FlagOrder)
+            {
+                if (((int)f.TcpFlagsSeen & (1 << bit)) != 0) w.WriteStringValue(FlagNames[bit]);
+            }
+            w.WriteEndArray();
+        }
+        if (e.Kind == FlowEventKind.End) w.WriteString(EndReason, EndReasonName(f.EndReason));
+        WriteTime(w, FirstSeen, f.FirstSeenNs);
+        WriteTime(w, LastSeen, f.LastSeenNs);
+        if (f.Protocol is IpProtocol.Icmp or IpProtocol.Icmpv6)
+        {
+            w.WriteStartObject(Icmp);
+            w.WriteNumber(Type, f.IcmpType);
+            w.WriteNumber(Code, f.IcmpCode);
+            w.WriteEndObject();
+        }
+        if (!f.OuterSource.IsZero)
+        {
+            w.WriteStartObject(Tunnel);
+            WriteIp(w, Src, f.OuterSource);
+            WriteIp(w, Dst, f.OuterDestination);
+            w.WriteNumber(Vni, f.TunnelId);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteEndpoint(Utf8JsonWriter w, JsonEncodedText name, IpAddress ip, int port, in ResolvedEndpoint endpoint)
+    {
+        w.WriteStartObject(name);
+        WriteIp(w, Ip, ip);
+        if (port >= 0) w.WriteNumber(Port, port);
+        w.WriteString(Kind, endpoint.KindName);
+        switch (endpoint.Kind)
+        {
+            case EndpointKind.Pod:
+                {
+                    var pod = endpoint.Pod!;
+                    w.WriteString(Namespace, pod.Namespace);
+                    w.WriteString(Pod, pod.Name);
+                    w.WriteString(Uid, pod.Uid);
+                    if (pod.Workload is { } workload)
+                    {
+                        w.WritePropertyName(Workload);
+                        Span<char> buffer = stackalloc char[256];
+                        if (workload.Kind.Length + workload.Name.Length + 1 <= buffer.Length)
+                        {
+                            workload.Kind.AsSpan().CopyTo(buffer);
+                            buffer[workload.Kind.Length] = '/';
+                            workload.Name.AsSpan().CopyTo(buffer[(workload.Kind.Length + 1)..]);
+                            w.WriteStringValue(buffer[..(workload.Kind.Length + 1 + workload.Name.Length)]);
+                        }
+                        else
+                        {
+                            w.WriteStringValue(workload.ToString());
+                        }
+                    }
+                    w.WriteStartObject(Labels);
+                    foreach (var (key, value) in pod.Labels.Labels) w.WriteString(key, value);
+                    w.WriteEndObject();
+                    if (pod.NodeName is { } podNode) w.WriteString(Node, podNode);
+                    break;
+                }
+            case EndpointKind.Service:
+                {
+                    var service = endpoint.Service!;
+                    w.WriteString(Namespace, service.Namespace);
+                    w.WritePropertyName(Service);
+                    w.WriteStringValue(service.Key);
+                    break;
+                }
+            case EndpointKind.Node:
+                w.WriteString(Node, endpoint.Node!.Name);
+                break;
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteSide(Utf8JsonWriter w, JsonEncodedText name, SideVerdict? side)
+    {
+        if (side is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+        w.WriteStartObject(name);
+        w.WriteBoolean(Isolated, side.Isolated);
+        w.WriteBoolean(Allowed, side.Allowed);
+        w.WriteStartArray(Policies);
+        foreach (string policy in side.Policies) w.WriteStringValue(policy);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void WriteIp(Utf8JsonWriter w, JsonEncodedText name, IpAddress ip)
+    {
+        Span<char> text = stackalloc char[64];
+        if (ip.TryFormat(text, out int n)) w.WriteString(name, text[..n]);
+        else w.WriteString(name, ip.ToString());
+    }
+
+    /// <summary>RFC 3339 UTC with microseconds, e.g. 2026-11-26T02:03:04.123456Z.</summary>
+    public static void WriteTime(Utf8JsonWriter w, JsonEncodedText name, long unixNs)
+    {
+        Span<char> text = stackalloc char[32];
+        int n = FormatTime(unixNs, text);
+        w.WriteString(name, text[..n]);
+    }
+
+    public static int FormatTime(long unixNs, Span<char> destination)
+    {
+        long ticks = DateTime.UnixEpoch.Ticks + unixNs / 100;
+        if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) ticks = DateTime.UnixEpoch.Ticks;
+        var time = new DateTime(ticks, DateTimeKind.Utc);
+        time.TryFormat(destination, out int written, "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+        return written;
+    }
+
+    public static string FormatTime(long unixNs)
+    {
+        Span<char> text = stackalloc char[32];
+        return new string(text[..FormatTime(unixNs, text)]);
+    }
+}

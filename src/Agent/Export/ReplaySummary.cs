@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text;
+using Tripline.Capture.Flows;
+using Tripline.Capture.Parsing;
+using Tripline.Capture.Sources;
+using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
+
+namespace Tripline.Export;
+
+/// <summary>Counts flows by final verdict and remembers the denied ones, for the summary a person reads after replay.</summary>
+internal sealed class ReplaySummary : IFlowExporter
+{
+    private const int DeniedExamples = 10;
+    private readonly Dictionary<string, long> _deniedPairs = new(StringComparer.Ordinal);
+    private readonly List<string> _deniedExamples = [];
+
+    public long Flows { get; private set; }
+    public long Allowed { get; private set; }
+    public long Denied { get; private set; }
+
+    public void Export(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
+    {
+        if (flowEvent.Kind != FlowEventKind.End) return;
+        Flows++;
+        if (judgement.Verdict.Allowed)
+        {
+            Allowed++;
+            return;
+        }
+        Denied++;
+        string pair = $"{Describe(judgement.Source, namespaceOnly: true)} -> {Describe(judgement.Destination, namespaceOnly: true)}";
+        _deniedPairs[pair] = _deniedPairs.GetValueOrDefault(pair) + 1;
+        if (_deniedExamples.Count < DeniedExamples)
+        {
+            ref readonly var f = ref flowEvent.Flow;
+            string port = IpProtocol.HasPorts(f.Protocol) ? "/" + f.DestinationPort.ToString(CultureInfo.InvariantCulture) : "";
+            var why = new List<string>();
+            if (judgement.Verdict.Egress is { Allowed: false } egress) why.Add("egress isolated by " + string.Join(", ", egress.Policies));
+            if (judgement.Verdict.Ingress is { Allowed: false } ingress) why.Add("ingress isolated by " + string.Join(", ", ingress.Policies));
+            _deniedExamples.Add($"{Describe(judgement.Source, false)} ({f.Source}) -> {Describe(judgement.Destination, false)} ({f.Destination}) {IpProtocol.Name(f.Protocol)}{port}: {string.Join("; ", why)}");
+        }
+    }
+
+    private static string Describe(in ResolvedEndpoint endpoint, bool namespaceOnly) => endpoint.Kind switch
+    {
+        EndpointKind.Pod => namespaceOnly ? endpoint.Pod!.Namespace : endpoint.Pod!.Key,
+        EndpointKind.Service => namespaceOnly ? endpoint.Service!.Namespace : "service " + endpoint.Service!.Key,
+        EndpointKind.Node => "node " + endpoint.Node!.Name,
+        _ => "external",
+    };
+
+    public void Flush()
+    {
+    }
+
+    public string Render(CaptureCounters capture, FlowTableStats table, TimeSpan elapsed, int files, IReadOnlyList<string> fileErrors)
+    {
+        var text = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        text.AppendLine(inv, $"Tripline replay: {files} capture file(s) in {elapsed.TotalSeconds:F2} s");
+        text.AppendLine(inv, $"  packets   {capture.Frames,12:N0} read, {table.Packets:N0} in flows, {capture.Malformed:N0} malformed, {capture.Skipped:N0} not IP flows (ARP, other protocols)");
+        if (table.DuplicatePackets > 0 || table.UnmatchedFragments > 0)
+        {
+            text.AppendLine(inv, $"            {table.DuplicatePackets:N0} seen again on a second interface, {table.UnmatchedFragments:N0} fragments without their first");
+        }
+        foreach (var (status, count) in capture.ByStatus().Where(s => s.Status.IsMalformed()).OrderByDescending(s => s.Count))
+        {
+            text.AppendLine(inv, $"            malformed: {status.Reason()} {count:N0}");
+        }
+        text.AppendLine(inv, $"  flows     {Flows,12:N0} ({Allowed:N0} allowed, {Denied:N0} denied{(table.Evictions > 0 ? $", {table.Evictions:N0} evicted when the table was full" : "")})");
+        if (_deniedPairs.Count > 0)
+        {
+            text.AppendLine("  top denied namespace pairs:");
+            foreach (var (pair, count) in _deniedPairs.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Take(10))
+            {
+                text.AppendLine(inv, $"    {count,8:N0}  {pair}");
+            }
+            text.AppendLine("  denied flows (first ten):");
+            foreach (string example in _deniedExamples) text.AppendLine("    " + example);
+        }
+        foreach (string error in fileErrors) text.AppendLine("  error: " + error);
+        return text.ToString();
+    }
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Tripline.Capture.Sources;
+using Tripline.Correlation.Cluster;
+using Tripline.Export;
+
+namespace Tripline.Hosting;
+
+/// <summary>
+/// <c>tripline run</c>: composes a cluster source, a packet source, the flow pipeline, the exporters and the HTTP
+/// endpoints, and shuts them down in order (stop capture, drain, end flows, flush the log).
+/// </summary>
+internal sealed partial class AgentHost : IAsyncDisposable
+{
+    private readonly AgentOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly IClusterSource _clusterSource;
+    private readonly ClusterState _cluster;
+    private readonly IPacketSource _packets;
+    private readonly FlowPipeline _pipeline;
+    private readonly List<IFlowExporter> _exporters = [];
+    private readonly List<IDisposable> _disposables = [];
+    private WebApplication? _web;
+
+    public AgentHost(AgentOptions options, ILoggerFactory loggerFactory, AgentParts parts)
+    {
+        _options = options;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("tripline");
+        _clusterSource = parts.ClusterSource;
+        _cluster = new ClusterState(_clusterSource);
+        _cluster.ModelChanged += model => LogModel(_logger, model.Snapshot.Version, model.Snapshot.Pods.Count, model.Engine.PolicyCount, model.IsSynced);
+        _packets = parts.PacketSource;
+        _exporters.AddRange(parts.Exporters);
+        foreach (var exporter in parts.Exporters) if (exporter is IDisposable d) _disposables.Add(d);
+        _pipeline = new FlowPipeline(_packets, _cluster, options.FlowTable, _exporters, options.Node);
+        Parts = parts;
+    }
+
+    public AgentParts Parts { get; }
+
+    public FlowPipeline Pipeline => _pipeline;
+
+    public ClusterState Cluster => _cluster;
+
+    /// <summary>The address the HTTP endpoints listen on, once started (port 0 resolves to the real port).</summary>
+    public Uri? ListenAddress { get; private set; }
+
+    /// <summary>What keeps the agent from being ready; empty when ready.</summary>
+    public IReadOnlyList<string> NotReadyReasons()
+    {
+        var reasons = new List<string>();
+        foreach (var status in _clusterSource.Status)
+        {
+            if (!status.Synced) reasons.Add($"cluster state: {status.Resource} not listed yet{(status.LastError is { } error ? " (" + error + ")" : "")}");
+        }
+        if (_packets.NotReadyReason is { } capture) reasons.Add("capture: " + capture);
+        if (_pipeline.SourceFailure is { } failure) reasons.Add("capture: failed: " + failure.Message);
+        return reasons;
+    }
+
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        await _clusterSource.StartAsync(stopping).ConfigureAwait(false);
+        _web = BuildWeb();
+        await _web.StartAsync(stopping).ConfigureAwait(false);
+        ListenAddress = ResolveListenAddress(_web);
+        LogListening(_logger, ListenAddress?.ToString() ?? _options.Listen);
+
+        using var captureStop = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var producer = _pipeline.StartSource(captureStop.Token);
+        bool live = _options.Pcaps.Count == 0;
+        try
+        {
+            await _pipeline.ConsumeAsync(live ? TimeProvider.System : null, _options.FlushInterval, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            captureStop.Cancel();
+            producer.Join(TimeSpan.FromSeconds(10));
+            LogStopped(_logger, _pipeline.Table.Stats.FlowsEnded);
+        }
+    }
+
+    private WebApplication BuildWeb()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            if (!AgentOptions.TryParseListen(_options.Listen, out var endpoint)) throw new InvalidOperationException($"--listen: '{_options.Listen}' is not ADDR:PORT");
+            if (_options.Listen.StartsWith(':')) kestrel.ListenAnyIP(endpoint.Port);
+            else kestrel.Listen(endpoint);
+        });
+        var app = builder.Build();
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () =>
+        {
+            var reasons = NotReadyReasons();
+            return reasons.Count == 0
+                ? Results.Text("ready\n")
+                : Results.Text("not ready:\n" + string.Concat(reasons.Select(r => "  " + r + "\n")), statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+        foreach (var map in Parts.Endpoints) map(app, this);
+        return app;
+    }
+
+    private static Uri? ResolveListenAddress(WebApplication web)
+    {
+        var address = web.Urls.FirstOrDefault();
+        if (address is null) return null;
+        // Kestrel reports the bound port; "[::]" and "0.0.0.0" are reachable through loopback.
+        var uri = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal));
+        return uri;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
+        foreach (var disposable in _disposables) disposable.Dispose();
+        _packets.Dispose();
+        _cluster.Dispose();
+        await _clusterSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "listening on {Address}")]
+    private static partial void LogListening(ILogger logger, string address);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "cluster state v{Version}: {Pods} pods, {Policies} policies, synced={Synced}")]
+    private static partial void LogModel(ILogger logger, long version, int pods, int policies, bool synced);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "stopped; {Flows} flows ended")]
+    private static partial void LogStopped(ILogger logger, long flows);
+}
+
+/// <summary>The parts an agent is made of, chosen from the options by <see cref="AgentParts"/>'s factory.</summary>
+internal sealed class AgentParts
+{
+    public required IClusterSource ClusterSource { get; init; }
+    public required IPacketSource PacketSource { get; init; }
+    public List<IFlowExporter> Exporters { get; } = [];
+    /// <summary>Extra HTTP endpoints (metrics, the flow query API), mapped on the agent's web application.</summary>
+    public List<Action<WebApplication, AgentHost>> Endpoints { get; } = [];
+}

@@ -1,0 +1,55 @@
+using System.Net;
+using Tripline.Capture.Flows;
+
+namespace Tripline.Hosting;
+
+/// <summary>Everything <c>tripline run</c> is configured with, validated once at start.</summary>
+internal sealed record AgentOptions
+{
+    public string? Kubeconfig { get; init; }
+    public IReadOnlyList<string> Manifests { get; init; } = [];
+    public IReadOnlyList<string> Interfaces { get; init; } = [];
+    public IReadOnlyList<string> Pcaps { get; init; } = [];
+    public required string Node { get; init; }
+    public string? FlowLog { get; init; }
+    public string Listen { get; init; } = ":9090";
+    public FlowTableOptions FlowTable { get; init; } = new();
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        foreach (string path in Manifests)
+        {
+            if (!File.Exists(path) && !Directory.Exists(path)) problems.Add($"--manifests: no such file or directory: {path}");
+        }
+        foreach (string path in Pcaps)
+        {
+            if (path != "-" && !File.Exists(path)) problems.Add($"--pcap: no such file: {path}");
+        }
+        if (Kubeconfig is not null && !File.Exists(Kubeconfig)) problems.Add($"--kubeconfig: no such file: {Kubeconfig}");
+        if (Kubeconfig is not null && Manifests.Count > 0) problems.Add("--kubeconfig and --manifests exclude each other: cluster state comes from one source");
+        if (Pcaps.Count > 0 && Interfaces.Count > 0) problems.Add("--pcap and --interfaces exclude each other: packets come from one source");
+        if (!TryParseListen(Listen, out _)) problems.Add($"--listen: '{Listen}' is not ADDR:PORT (for example :9090 or 127.0.0.1:9090)");
+        problems.AddRange(FlowTable.Validate().Select(p => "flow table: " + p));
+        return problems;
+    }
+
+    /// <summary>Parses ":9090", "0.0.0.0:9090", "127.0.0.1:0", "[::1]:9090".</summary>
+    public static bool TryParseListen(string text, out IPEndPoint endpoint)
+    {
+        endpoint = new IPEndPoint(IPAddress.Any, 0);
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        if (text.StartsWith(':') && int.TryParse(text.AsSpan(1), out int anyPort) && anyPort is >= 0 and <= 65535)
+        {
+            endpoint = new IPEndPoint(IPAddress.IPv6Any, anyPort);
+            return true;
+        }
+        if (IPEndPoint.TryParse(text, out var parsed) && parsed.Port is >= 0 and <= 65535 && text.Contains(':'))
+        {
+            endpoint = parsed;
+            return true;
+        }
+        return false;
+    }
+}

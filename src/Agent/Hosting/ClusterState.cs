@@ -1,0 +1,49 @@
+using Tripline.Correlation.Cluster;
+
+namespace Tripline.Hosting;
+
+/// <summary>
+/// The current <see cref="ClusterModel"/>, swapped whole when the cluster source publishes a snapshot. Readers
+/// take the reference once per flow event; the rebuild runs on the source's thread, never on the packet path.
+/// </summary>
+internal sealed class ClusterState : IDisposable
+{
+    private readonly IClusterSource _source;
+    private ClusterModel _model;
+
+    public ClusterState(IClusterSource source)
+    {
+        _source = source;
+        _model = source.IsSynced || source.Current.Version > 0 ? ClusterModel.Build(source.Current, source.IsSynced) : ClusterModel.Empty;
+        source.SnapshotChanged += OnSnapshot;
+    }
+
+    public ClusterModel Current => Volatile.Read(ref _model);
+
+    public IClusterSource Source => _source;
+
+    /// <summary>Snapshots compiled so far (the first model included).</summary>
+    public long Rebuilds;
+
+    public event Action<ClusterModel>? ModelChanged;
+
+    private void OnSnapshot(ClusterSnapshot snapshot)
+    {
+        var model = ClusterModel.Build(snapshot, _source.IsSynced);
+        var previous = Volatile.Read(ref _model);
+        // Snapshots may race in from several threads: never replace a newer model with an older one.
+        while (model.Snapshot.Version >= previous.Snapshot.Version)
+        {
+            var seen = Interlocked.CompareExchange(ref _model, model, previous);
+            if (ReferenceEquals(seen, previous))
+            {
+                Interlocked.Increment(ref Rebuilds);
+                ModelChanged?.Invoke(model);
+                return;
+            }
+            previous = seen;
+        }
+    }
+
+    public void Dispose() => _source.SnapshotChanged -= OnSnapshot;
+}

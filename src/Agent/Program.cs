@@ -1,0 +1,3 @@
+using Tripline.Cli;
+
+return TriplineCommand.Invoke(args);
