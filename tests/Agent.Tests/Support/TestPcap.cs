@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+
+namespace Tripline.Tests.Support;
+
+/// <summary>Writes classic pcap files of hand-built Ethernet/IPv4 frames for replay tests.</summary>
+internal sealed class TestPcap : IDisposable
+{
+    private readonly BinaryWriter _writer;
+
+    public TestPcap(Stream stream, int linkType = 1)
+    {
+        _writer = new BinaryWriter(stream);
+        _writer.Write(0xA1B2C3D4u);
+        _writer.Write((ushort)2);
+        _writer.Write((ushort)4);
+        _writer.Write(0);
+        _writer.Write(0u);
+        _writer.Write(65535u);
+        _writer.Write((uint)linkType);
+    }
+
+    public void Write(long unixMicros, ReadOnlySpan<byte> frame, int? originalLength = null)
+    {
+        _writer.Write((uint)(unixMicros / 1_000_000));
+        _writer.Write((uint)(unixMicros % 1_000_000));
+        _writer.Write((uint)frame.Length);
+        _writer.Write((uint)(originalLength ?? frame.Length));
+        _writer.Write(frame);
+    }
+
+    /// <summary>An Ethernet + IPv4 + TCP frame, headers only.</summary>
+    public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, byte flags, int payload = 0)
+    {
+        var frame = new byte[14 + 20 + 20];
+        Ipv4(frame, source, destination, 6, 20 + payload);
+        var tcp = frame.AsSpan(34);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], destinationPort);
+        tcp[12] = 0x50;
+        tcp[13] = flags;
+        return frame;
+    }
+
+    /// <summary>An Ethernet + IPv4 + UDP frame, headers only.</summary>
+    public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, int payload = 0)
+    {
+        var frame = new byte[14 + 20 + 8];
+        Ipv4(frame, source, destination, 17, 8 + payload);
+        var udp = frame.AsSpan(34);
+        BinaryPrimitives.WriteUInt16BigEndian(udp, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[2..], destinationPort);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[4..], (ushort)(8 + payload));
+        return frame;
+    }
+
+    private static void Ipv4(byte[] frame, uint source, uint destination, byte protocol, int payload)
+    {
+        frame.AsSpan(0, 12).Fill(0x02);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x0800);
+        var ip = frame.AsSpan(14);
+        ip[0] = 0x45;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + payload));
+        ip[8] = 64;
+        ip[9] = protocol;
+        BinaryPrimitives.WriteUInt32BigEndian(ip[12..], source);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[16..], destination);
+    }
+
+    public static uint Ip(string dotted) => BinaryPrimitives.ReadUInt32BigEndian(System.Net.IPAddress.Parse(dotted).GetAddressBytes());
+
+    public void Dispose() => _writer.Dispose();
+}
