@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The offline demo: replays deploy/demo/traffic.pcap against the demo cluster's manifests, no cluster and no
+# root needed, then asks the flow log which flows the declared policies should have stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh demo
+dotnet build src/Agent -c Release -nologo -v quiet >/dev/null
+tripline() { dotnet src/Agent/bin/Release/net10.0/tripline.dll "$@"; }
+log=$(mktemp -d)/demo-flows.jsonl
+tripline replay --pcap deploy/demo/traffic.pcap --manifests deploy/demo --flow-log "$log"
+echo
+echo "Denied flows in the flow log ($log):"
+tripline flows --flow-log "$log" --verdict deny
