@@ -1,0 +1,64 @@
+namespace Tripline.TrafficGen;
+
+internal enum FlowKind : byte
+{
+    Tcp,
+    Udp,
+    Dns,
+    Icmp,
+}
+
+internal enum CloseKind : byte
+{
+    /// <summary>The client closes: FIN from it, FIN from the server, the last ACK from it.</summary>
+    ClientFin,
+    ServerFin,
+    /// <summary>After some data the client aborts with a RST.</summary>
+    ClientRst,
+    ServerRst,
+    /// <summary>Nothing listens: SYN, then RST-ACK.</summary>
+    Refused,
+}
+
+/// <summary>One conversation to write: who talks to whom, how, how many packets, from when.</summary>
+internal struct FlowSpec
+{
+    public int Client;
+    public int Server;
+    public FlowKind Kind;
+    public CloseKind Close;
+    public bool V6;
+    public ushort ClientPort;
+    public ushort ServerPort;
+    public int Packets;
+    /// <summary>DNS flows: the index of the name queried.</summary>
+    public int DnsRecord;
+    public long StartNs;
+
+    /// <summary>The fewest packets this kind of flow can have.</summary>
+    public readonly int MinimumPackets => MinimumFor(Kind, Close);
+
+    public static int MinimumFor(FlowKind kind, CloseKind close) => kind switch
+    {
+        FlowKind.Tcp => close switch
+        {
+            CloseKind.Refused => 2,
+            CloseKind.ClientRst or CloseKind.ServerRst => 5,
+            _ => 7,
+        },
+        FlowKind.Udp => 1,
+        _ => 2,
+    };
+
+    /// <summary>Whether the packet count can be anything above the minimum (DNS is 2 or 4, a refused SYN 2, pings even).</summary>
+    public readonly bool IsAdjustable => Kind is FlowKind.Tcp or FlowKind.Udp && Close != CloseKind.Refused;
+
+    public static int Normalize(FlowKind kind, CloseKind close, int packets)
+    {
+        int count = Math.Max(packets, MinimumFor(kind, close));
+        if (kind == FlowKind.Tcp && close == CloseKind.Refused) return 2;
+        if (kind == FlowKind.Dns) return count >= 4 ? 4 : 2;
+        if (kind == FlowKind.Icmp) return count & ~1;
+        return count;
+    }
+}
