@@ -284,7 +284,7 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             await foreach (var (type, obj) in _watch(from, timeoutSeconds, OnError, watchCts.Token).WithCancellation(watchCts.Token).ConfigureAwait(false))
             {
                 watchCts.CancelAfter(_options.SilentWatchTimeout);
-                events++;
+                if (events++ == 0) _lastError = null;
                 var now = _time.GetUtcNow();
                 Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
                 if (type == WatchEventType.Bookmark)
@@ -307,6 +307,11 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return (forced ?? WatchEnd.Silent, events);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            // Some client versions throw an undecodable line instead of reporting it: the same bad event.
+            OnError(e);
         }
         return (forced ?? WatchEnd.Closed, events);
     }
@@ -366,6 +371,7 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
     {
         KubernetesException { Status: { } status } => $"{status.Code} {status.Reason}: {status.Message}",
         HttpOperationException { Response: { } response } => $"HTTP {(int)response.StatusCode}: {e.Message}",
+        { InnerException: { } inner } => $"{e.GetType().Name}: {e.Message} ({inner.Message})",
         _ => $"{e.GetType().Name}: {e.Message}",
     };
 

@@ -226,7 +226,7 @@ public sealed class ObjectStore
     internal sealed class WatchSubscription(ResourceState state)
     {
         public ResourceState State { get; } = state;
-        public Channel<string> Lines { get; } = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+        public Channel<string> Lines { get; } = Channel.CreateUnbounded<string>();
         public CancellationTokenSource Drop { get; } = new();
     }
 }

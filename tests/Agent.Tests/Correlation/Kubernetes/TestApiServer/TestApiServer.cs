@@ -32,6 +32,7 @@ public sealed class TestApiServer : IAsyncDisposable
     private TaskCompletionSource _resume = CompletedSource();
     private WebApplication? _app;
     private int _port;
+    private int _failNextContinue;
     private string? _kubeconfigPath;
 
     public TestApiServer(TimeProvider? time = null)
@@ -135,6 +136,9 @@ public sealed class TestApiServer : IAsyncDisposable
     /// <summary>The next event of the resource is sent as an undecodable line in place of the event.</summary>
     public void SendMalformedEvent(ApiResource resource) => Store.CorruptNextEvent(resource);
 
+    /// <summary>The next request for a further page answers 410 Expired, as when a continue token outlives etcd's compaction.</summary>
+    public void FailNextContinue() => Interlocked.Exchange(ref _failNextContinue, 1);
+
     /// <summary>Open watches go quiet (no events, no bookmarks) until <see cref="ResumeWatches"/>.</summary>
     public void StallWatches()
     {
@@ -229,7 +233,7 @@ public sealed class TestApiServer : IAsyncDisposable
         {
             // Pages after the first come from the same snapshot, as etcd serves them at the first page's revision.
             string[] parts = continueToken.Split(':');
-            if (parts.Length != 2 || !_listSnapshots.TryGetValue(parts[0], out snapshot) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out offset))
+            if (Interlocked.Exchange(ref _failNextContinue, 0) == 1 || parts.Length != 2 || !_listSnapshots.TryGetValue(parts[0], out snapshot) || !int.TryParse(parts[1], CultureInfo.InvariantCulture, out offset))
             {
                 await WriteStatusAsync(context, 410, "Expired", "The provided continue parameter is too old to display a consistent list result.").ConfigureAwait(false);
                 return;
