@@ -40,12 +40,13 @@ public sealed class CaptureFileReader : IDisposable
     private readonly List<(ulong Divisor, ulong Multiplier, bool Binary, int Shift)> _resolutions = [];
     private readonly List<long> _offsetsNs = [];
 
-    public CaptureFileReader(Stream stream, string name, bool ownsStream = true, int bufferSize = 1 << 20)
+    /// <param name="buffer">A buffer to read into, reused across files by a caller that reads many.</param>
+    public CaptureFileReader(Stream stream, string name, bool ownsStream = true, int bufferSize = 1 << 20, byte[]? buffer = null)
     {
         _stream = stream;
         _ownsStream = ownsStream;
         Name = name;
-        _buffer = new byte[Math.Max(bufferSize, 64 * 1024)];
+        _buffer = buffer is { Length: >= 64 * 1024 } ? buffer : new byte[Math.Max(bufferSize, 64 * 1024)];
 
         if (!Fill(4))
         {

@@ -55,8 +55,9 @@ public sealed class ClusterModel
         return set.ToFrozenSet();
     }
 
-    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null) =>
-        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot), synced);
+    /// <param name="previous">The model being replaced: verdicts that the change does not touch are carried over.</param>
+    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null) =>
+        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced);
 
     public static readonly ClusterModel Empty = new(ClusterSnapshot.Empty, EndpointIndex.Build(ClusterSnapshot.Empty), PolicyEngine.Compile(ClusterSnapshot.Empty), synced: false);
 

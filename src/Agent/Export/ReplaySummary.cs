@@ -80,6 +80,8 @@ internal sealed class ReplaySummary : IFlowExporter
             foreach (string example in _deniedExamples) text.AppendLine("    " + example);
         }
         foreach (string error in fileErrors) text.AppendLine("  error: " + error);
+        // The whole process, start-up and manifests included: a steady packet path adds nothing here.
+        text.AppendLine(inv, $"  memory    {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):F1} MiB allocated, GC collections gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}");
         return text.ToString();
     }
 }

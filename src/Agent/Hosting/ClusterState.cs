@@ -29,8 +29,8 @@ internal sealed class ClusterState : IDisposable
 
     private void OnSnapshot(ClusterSnapshot snapshot)
     {
-        var model = ClusterModel.Build(snapshot, _source.IsSynced);
         var previous = Volatile.Read(ref _model);
+        var model = ClusterModel.Build(snapshot, _source.IsSynced, previous: previous);
         // Snapshots may race in from several threads: never replace a newer model with an older one.
         while (model.Snapshot.Version >= previous.Snapshot.Version)
         {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Whole-process replay against tcpdump on the same file, timed in the same run (hyperfine).
+# Usage: benchmarks/replay/measure.sh [FLOWS] [PACKETS_PER_FLOW]   (defaults: 50000 flows x 100 packets = 5,000,000)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+flows=${1:-50000}
+per_flow=${2:-100}
+for pkg in tcpdump hyperfine; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null; }
+done
+dotnet build src/Agent -c Release -nologo -v quiet >/dev/null
+dotnet build tools/TrafficGen -c Release -nologo -v quiet >/dev/null
+work=$(mktemp -d /tmp/tripline-replay-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+capture="$work/bench.pcap"
+dotnet tools/TrafficGen/bin/Release/net10.0/TrafficGen.dll --manifests deploy/demo --flows "$flows" --packets-per-flow "$per_flow" \
+  --snaplen 128 --seed 1 --out "$capture" >/dev/null
+echo "capture: $(stat -c %s "$capture") bytes"
+tripline="dotnet src/Agent/bin/Release/net10.0/tripline.dll"
+# One run outside hyperfine shows the summary: packets, flows, GC collections over the long replay.
+$tripline replay --pcap "$capture" --manifests deploy/demo --flow-log "$work/flows.jsonl"
+echo "flow log: $(wc -l < "$work/flows.jsonl") records"
+hyperfine --warmup 1 --runs 5 --export-markdown "$work/table.md" \
+  -n "tcpdump -r FILE -w /dev/null" "tcpdump -r $capture -w /dev/null" \
+  -n "tripline replay (flow log written)" "$tripline replay --pcap $capture --manifests deploy/demo --flow-log $work/flows.jsonl"
+cat "$work/table.md"
