@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Tripline.Capture.Flows;
+using Tripline.Capture.Live;
 using Tripline.Hosting;
 
 namespace Tripline.Cli;
@@ -18,13 +19,27 @@ internal static class RunCommand
         var flowLog = EnvironmentDefaults.String("--flow-log", "flow log file, or '-' for standard output");
         var listen = EnvironmentDefaults.String("--listen", "address of /metrics, /healthz, /readyz and the flow API", ":9090");
         var logLevel = EnvironmentDefaults.String("--log-level", "trace, debug, information, warning or error", "information");
+        var snaplen = EnvironmentDefaults.String("--snaplen", "bytes captured of each packet (headers only)", "128");
+        var bpfFilter = EnvironmentDefaults.String("--bpf-filter", "BPF filter (pcap-filter syntax) applied in the kernel on every captured interface");
+        var kernelBuffer = EnvironmentDefaults.String("--kernel-buffer", "kernel capture buffer per interface, bytes (suffixes k, m)", "4m");
+        var anyDevice = EnvironmentDefaults.Flag("--any-device", "capture on libpcap's 'any' device (one socket) and keep the interfaces matching --interfaces");
+        var udpIdle = EnvironmentDefaults.String("--udp-idle-timeout", "a UDP flow with no packet for this long ends with end_reason idle (e.g. 60s)", "60s");
+        var tcpIdle = EnvironmentDefaults.String("--tcp-idle-timeout", "a TCP flow with no packet for this long ends with end_reason idle (e.g. 5m)", "5m");
 
         var command = new Command("run", "Run the agent: capture, judge, and serve metrics, health and recent flows.")
         {
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
+            snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            var bad = new List<string>();
+            int snap = ParseSize(parse.GetValue(snaplen), "--snaplen", bad);
+            int buffer = ParseSize(parse.GetValue(kernelBuffer), "--kernel-buffer", bad);
+            TimeSpan udpIdleTimeout = ParseDuration(parse.GetValue(udpIdle), "--udp-idle-timeout", bad);
+            TimeSpan tcpIdleTimeout = ParseDuration(parse.GetValue(tcpIdle), "--tcp-idle-timeout", bad);
+            foreach (string problem in bad) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
+            if (bad.Count > 0) return ExitCodes.BadUsage;
             var options = new AgentOptions
             {
                 Kubeconfig = parse.GetValue(kubeconfig),
@@ -34,7 +49,14 @@ internal static class RunCommand
                 Node = parse.GetValue(node) ?? Environment.MachineName,
                 FlowLog = parse.GetValue(flowLog),
                 Listen = parse.GetValue(listen) ?? ":9090",
-                FlowTable = new FlowTableOptions(),
+                FlowTable = new FlowTableOptions { UdpIdleTimeout = udpIdleTimeout, TcpIdleTimeout = tcpIdleTimeout },
+                LiveCapture = new LiveCaptureOptions
+                {
+                    SnapLength = snap,
+                    KernelBufferBytes = buffer,
+                    BpfFilter = parse.GetValue(bpfFilter) is { Length: > 0 } filter ? filter : null,
+                    UseAnyDevice = parse.GetValue(anyDevice),
+                },
             };
             if (!Enum.TryParse<LogLevel>(parse.GetValue(logLevel), ignoreCase: true, out var level))
             {
@@ -44,6 +66,35 @@ internal static class RunCommand
             return await RunAsync(options, level, cancellationToken).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>"128", "64k", "4m": bytes.</summary>
+    internal static int ParseSize(string? text, string option, List<string> problems)
+    {
+        string t = (text ?? "").Trim().ToLowerInvariant();
+        long scale = t.EndsWith('k') ? 1 << 10 : t.EndsWith('m') ? 1 << 20 : 1;
+        if (scale > 1) t = t[..^1];
+        if (long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) && n * scale <= int.MaxValue) return (int)(n * scale);
+        problems.Add($"{option}: '{text}' is not a size (for example 128, 64k, 4m)");
+        return 0;
+    }
+
+    /// <summary>"500ms", "2s", "5m", "1h", or a TimeSpan ("00:00:02").</summary>
+    internal static TimeSpan ParseDuration(string? text, string option, List<string> problems)
+    {
+        string t = (text ?? "").Trim().ToLowerInvariant();
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        (string suffix, double seconds)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
+        foreach (var (suffix, seconds) in units)
+        {
+            if (t.EndsWith(suffix, StringComparison.Ordinal) && double.TryParse(t[..^suffix.Length], System.Globalization.NumberStyles.AllowDecimalPoint, culture, out double n))
+            {
+                return TimeSpan.FromSeconds(n * seconds);
+            }
+        }
+        if (TimeSpan.TryParse(t, culture, out var span)) return span;
+        problems.Add($"{option}: '{text}' is not a duration (for example 500ms, 2s, 5m)");
+        return TimeSpan.Zero;
     }
 
     internal static async Task<int> RunAsync(AgentOptions options, LogLevel level, CancellationToken cancellationToken)

@@ -15,6 +15,8 @@ internal sealed record AgentOptions
     public string Listen { get; init; } = ":9090";
     public FlowTableOptions FlowTable { get; init; } = new();
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Live capture settings; <see cref="Interfaces"/>, when given, replaces its globs.</summary>
+    public Tripline.Capture.Live.LiveCaptureOptions LiveCapture { get; init; } = new();
 
     public IReadOnlyList<string> Validate()
     {

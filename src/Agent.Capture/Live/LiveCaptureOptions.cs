@@ -1,0 +1,70 @@
+namespace Tripline.Capture.Live;
+
+/// <summary>Where and how live capture reads packets. Read once when capture starts.</summary>
+public sealed record LiveCaptureOptions
+{
+    /// <summary>
+    /// Host-side names of pod interfaces, bridges and overlay devices of the common CNIs: Calico, Cilium, bridge and
+    /// ptp plugins, AWS VPC CNI, Azure CNI, GKE, Flannel, Weave, kube-router, Antrea, OVN-Kubernetes.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultInterfaces =
+    [
+        "cali*", "lxc*", "veth*", "eni*", "azv*", "gke*", "cni*", "flannel*", "vxlan*", "cilium_*", "genev*", "tunl*",
+        "weave", "vethwe*", "kube-bridge", "antrea-gw*", "ovn-k8s-*",
+    ];
+
+    /// <summary>Interface name globs (<c>*</c> and <c>?</c>), matched against <c>/sys/class/net</c>.</summary>
+    public IReadOnlyList<string> Interfaces { get; init; } = DefaultInterfaces;
+
+    /// <summary>
+    /// Capture on libpcap's <c>any</c> device (Linux cooked capture v2, which carries the interface index) and keep
+    /// only packets of interfaces that match <see cref="Interfaces"/>: one socket instead of one per veth.
+    /// </summary>
+    public bool UseAnyDevice { get; init; }
+
+    /// <summary>Bytes kept of each packet: headers only. 128 holds Ethernet + IPv4 + VXLAN + inner IPv4 + TCP.</summary>
+    public int SnapLength { get; init; } = 128;
+
+    /// <summary>Kernel ring per interface (libpcap's buffer size).</summary>
+    public int KernelBufferBytes { get; init; } = 4 << 20;
+
+    /// <summary>How long the kernel holds a partly filled block before handing it over (TPACKET_V3 block timeout).</summary>
+    public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Deliver every packet at once instead of in blocks: lower latency, much more CPU under load.</summary>
+    public bool Immediate { get; init; }
+
+    /// <summary>Put interfaces in promiscuous mode (needs CAP_NET_ADMIN; veths on a bridge already are).</summary>
+    public bool Promiscuous { get; init; }
+
+    /// <summary>Optional BPF filter (pcap-filter syntax) applied in the kernel on every interface.</summary>
+    public string? BpfFilter { get; init; }
+
+    /// <summary>How often interfaces are listed again, so that new veths are captured and vanished ones released.</summary>
+    public TimeSpan RescanInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest time parsed headers wait in a partly filled batch before they are handed to the flow table.</summary>
+    public TimeSpan HandoffDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Parsed headers per batch handed to the flow table.</summary>
+    public int BatchSize { get; init; } = Sources.PacketBatch.DefaultSize;
+
+    /// <summary>Every problem at once, phrased with the option it comes from.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (Interfaces.Count == 0) problems.Add("--interfaces: at least one glob is needed");
+        foreach (string glob in Interfaces)
+        {
+            if (string.IsNullOrWhiteSpace(glob) || glob.Contains('/', StringComparison.Ordinal)) problems.Add($"--interfaces: '{glob}' is not an interface name glob");
+        }
+        if (SnapLength is < 64 or > 262_144) problems.Add($"--snaplen: must be between 64 and 262144 bytes (was {SnapLength})");
+        if (KernelBufferBytes is < 65_536) problems.Add($"--kernel-buffer: must be at least 65536 bytes (was {KernelBufferBytes})");
+        if (ReadTimeout <= TimeSpan.Zero || ReadTimeout > TimeSpan.FromSeconds(10)) problems.Add($"read timeout: must be between 1 ms and 10 s (was {ReadTimeout})");
+        if (RescanInterval < TimeSpan.FromMilliseconds(100)) problems.Add($"rescan interval: must be at least 100 ms (was {RescanInterval})");
+        if (HandoffDelay <= TimeSpan.Zero) problems.Add($"hand-off delay: must be positive (was {HandoffDelay})");
+        if (BatchSize is < 16 or > 65_536) problems.Add($"batch size: must be between 16 and 65536 (was {BatchSize})");
+        if (BpfFilter is { Length: 0 }) problems.Add("--bpf-filter: empty");
+        return problems;
+    }
+}
