@@ -56,6 +56,23 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
         }
     }
 
+    public FlowLogFilter Filter => _filter;
+
+    /// <summary>Writes a record that is not one flow event (an aggregate); the filter is the caller's to apply.</summary>
+    public void WriteRecord<TState>(TState state, Action<Utf8JsonWriter, TState> write)
+    {
+        lock (_lock)
+        {
+            write(_json, state);
+            _json.Flush();
+            _json.Reset();
+            _buffer.GetSpan(1)[0] = (byte)'\n';
+            _buffer.Advance(1);
+            _pendingRecords++;
+            if (_buffer.WrittenCount >= FlushThreshold) WriteOut(flushOutput: false);
+        }
+    }
+
     public void Flush()
     {
         lock (_lock) WriteOut(flushOutput: true);

@@ -16,20 +16,8 @@ internal static partial class AgentFactory
         IClusterSource cluster = CreateClusterSource(options, loggerFactory, problems);
         IPacketSource packets = CreatePacketSource(options, loggerFactory, problems);
         var parts = new AgentParts { ClusterSource = cluster, PacketSource = packets };
-        if (options.FlowLog is { } path)
-        {
-            try
-            {
-                IFlowLogOutput output = path == "-"
-                    ? new StreamFlowLogOutput(Console.OpenStandardOutput(), ownsStream: false)
-                    : new StreamFlowLogOutput(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16), ownsStream: true);
-                parts.Exporters.Add(new FlowLogExporter(output));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                problems.Add($"--flow-log: cannot write {path}: {e.Message}");
-            }
-        }
+        if (options.FlowLog is { } path && FlowLogSinks.Create(path, options.FlowLogOptions, problems) is { } flowLog) parts.Exporters.Add(flowLog);
+        Tripline.Http.AgentEndpoints.Add(parts, options);
         logger.LogDebug("parts: cluster={Cluster} packets={Packets}", cluster.GetType().Name, packets.GetType().Name);
         return parts;
     }

@@ -17,6 +17,10 @@ internal sealed record AgentOptions
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Live capture settings; <see cref="Interfaces"/>, when given, replaces its globs.</summary>
     public Tripline.Capture.Live.LiveCaptureOptions LiveCapture { get; init; } = new();
+    public Tripline.Export.MetricsOptions Metrics { get; init; } = new();
+    /// <summary>Flow records kept in memory for <c>/api/v1/flows</c>.</summary>
+    public int RecentFlows { get; init; } = 10_000;
+    public Tripline.Export.FlowLogOptions FlowLogOptions { get; init; } = new();
 
     public IReadOnlyList<string> Validate()
     {
@@ -34,6 +38,9 @@ internal sealed record AgentOptions
         if (Pcaps.Count > 0 && Interfaces.Count > 0) problems.Add("--pcap and --interfaces exclude each other: packets come from one source");
         if (!TryParseListen(Listen, out _)) problems.Add($"--listen: '{Listen}' is not ADDR:PORT (for example :9090 or 127.0.0.1:9090)");
         problems.AddRange(FlowTable.Validate().Select(p => "flow table: " + p));
+        problems.AddRange(Metrics.Validate());
+        if (RecentFlows < 1) problems.Add("--recent-flows: must be at least 1");
+        problems.AddRange(FlowLogOptions.Validate());
         return problems;
     }
 

@@ -1,0 +1,54 @@
+namespace Tripline.Export;
+
+/// <summary>How the flow log is written: rotation and retention of files, and which records it keeps.</summary>
+internal sealed record FlowLogOptions
+{
+    /// <summary>A file is rotated once it would grow past this.</summary>
+    public long MaxFileBytes { get; init; } = 100L << 20;
+
+    /// <summary>Rotated files kept, besides the one being written.</summary>
+    public int MaxFiles { get; init; } = 20;
+
+    /// <summary>Bytes kept in all files together, the one being written included.</summary>
+    public long MaxTotalBytes { get; init; } = 2L << 30;
+
+    /// <summary>gzip rotated files (in the background).</summary>
+    public bool Compress { get; init; } = true;
+
+    public bool DeniedOnly { get; init; }
+
+    /// <summary>Only <c>start</c> and <c>end</c> records, no <c>update</c>s.</summary>
+    public bool StartsAndEndsOnly { get; init; }
+
+    /// <summary>When set, flows that start and end within this interval are written as one <c>aggregate</c> record per peer pair.</summary>
+    public TimeSpan? Aggregate { get; init; }
+
+    public FlowLogFilter Filter => new() { DeniedOnly = DeniedOnly, StartsAndEndsOnly = StartsAndEndsOnly };
+
+    public IEnumerable<string> Validate()
+    {
+        if (MaxFileBytes < 4096) yield return "--flow-log-max-size: must be at least 4KiB";
+        if (MaxFiles < 0) yield return "--flow-log-max-files: must not be negative";
+        if (MaxTotalBytes < MaxFileBytes) yield return "--flow-log-max-total: must be at least --flow-log-max-size";
+        if (Aggregate is { } interval && (interval < TimeSpan.FromSeconds(1) || interval > TimeSpan.FromHours(1))) yield return "--flow-log-aggregate: must be between 1s and 1h";
+    }
+
+    /// <summary>Parses sizes as "512", "64K", "100M", "2G" (powers of 1024, optional "i"/"B" suffixes).</summary>
+    public static bool TryParseSize(string text, out long bytes)
+    {
+        bytes = 0;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var s = text.Trim().ToUpperInvariant();
+        if (s.EndsWith('B')) s = s[..^1];
+        if (s.EndsWith('I')) s = s[..^1];
+        long unit = 1;
+        if (s.Length > 0 && s[^1] is 'K' or 'M' or 'G' or 'T')
+        {
+            unit = s[^1] switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1L << 40 };
+            s = s[..^1];
+        }
+        if (!long.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) || n > long.MaxValue / unit) return false;
+        bytes = n * unit;
+        return true;
+    }
+}
