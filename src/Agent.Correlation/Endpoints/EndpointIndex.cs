@@ -27,7 +27,8 @@ public sealed class EndpointIndex
         var byName = new Dictionary<string, PodInfo>(StringComparer.Ordinal);
         foreach (var pod in snapshot.Pods)
         {
-            byName[pod.Key] = pod;
+            // A live source keeps deleted pods for late packets; a name (a StatefulSet pod recreated) means the live one.
+            if (pod.DeletedAt is null || !byName.TryGetValue(pod.Key, out var named) || named.DeletedAt is not null) byName[pod.Key] = pod;
             // A host-network pod's IP is its node's: traffic from it is the node's traffic.
             if (pod.HostNetwork) continue;
             foreach (var ip in pod.Ips)
@@ -78,31 +79,53 @@ public sealed class EndpointIndex
     {
         if (candidates.Length == 1 && timeNs == 0) return candidates[0];
         PodInfo? best = null;
-        // Prefer, newest first, a pod whose lifetime [created, deleted] covers the packet.
+        long bestEnd = long.MaxValue;
+        PodInfo? terminated = null;
+        // Prefer a pod whose lifetime [created, deleted] covers the packet. An IP is held by one pod at a time and
+        // passes on in the order the holders are deleted, while a newer pod's creation time (the object's, before its
+        // sandbox got the IP, and cut to the second) can fall inside an older holder's lifetime. So among the pods
+        // that cover the packet, the holder is the one deleted first; a live pod's lifetime is open, and among equals
+        // the newest wins.
         for (int i = candidates.Length - 1; i >= 0; i--)
         {
             var pod = candidates[i];
             long created = ToNs(pod.CreatedAt) ?? long.MinValue;
             long? deleted = ToNs(pod.DeletedAt);
-            if (timeNs == 0 || (created <= timeNs && (deleted is null || timeNs <= deleted.Value)))
+            if (timeNs == 0)
             {
-                if (pod.IsTerminated && best is null) { best = pod; continue; }
-                return pod;
+                // No time: the pod that holds the IP now.
+                if (deleted is null && !pod.IsTerminated) return pod;
+                continue;
             }
+            if (created > timeNs || (deleted is not null && timeNs > deleted.Value)) continue;
+            if (pod.IsTerminated)
+            {
+                terminated ??= pod;
+                continue;
+            }
+            long end = deleted ?? long.MaxValue;
+            if (best is null || end < bestEnd) (best, bestEnd) = (pod, end);
         }
+        best ??= terminated;
         if (best is not null) return best;
-        // Next, a recently deleted pod within the grace period (its last packets arrive after the delete event).
+        // Next, the pod deleted last, within the grace period (its last packets arrive after the delete event).
+        PodInfo? recent = null;
+        long recentDeleted = long.MinValue;
         for (int i = candidates.Length - 1; i >= 0; i--)
         {
             var pod = candidates[i];
-            if (ToNs(pod.DeletedAt) is { } deleted && timeNs > deleted && timeNs - deleted <= _graceNs) return pod;
+            if (ToNs(pod.DeletedAt) is { } deleted && timeNs > deleted && timeNs - deleted <= _graceNs && deleted > recentDeleted)
+            {
+                (recent, recentDeleted) = (pod, deleted);
+            }
         }
+        if (recent is not null) return recent;
         // Manifests and clocks disagree (a capture older than the manifests' creation times): the newest live pod.
         for (int i = candidates.Length - 1; i >= 0; i--)
         {
             if (candidates[i].DeletedAt is null) return candidates[i];
         }
-        return null;
+        return timeNs == 0 ? candidates[^1] : null;
     }
 
     private static long? ToNs(DateTimeOffset? time) => time is { } t ? (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100 : null;
