@@ -31,6 +31,8 @@ internal static class RunCommand
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
             snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle,
         };
+        var export = new Tripline.Export.ExportOptionSet();
+        export.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var bad = new List<string>();
@@ -38,6 +40,7 @@ internal static class RunCommand
             int buffer = ParseSize(parse.GetValue(kernelBuffer), "--kernel-buffer", bad);
             TimeSpan udpIdleTimeout = ParseDuration(parse.GetValue(udpIdle), "--udp-idle-timeout", bad);
             TimeSpan tcpIdleTimeout = ParseDuration(parse.GetValue(tcpIdle), "--tcp-idle-timeout", bad);
+            var (metricsOptions, recentFlows, flowLogOptions) = export.Bind(parse, bad);
             foreach (string problem in bad) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             if (bad.Count > 0) return ExitCodes.BadUsage;
             var options = new AgentOptions
@@ -50,6 +53,9 @@ internal static class RunCommand
                 FlowLog = parse.GetValue(flowLog),
                 Listen = parse.GetValue(listen) ?? ":9090",
                 FlowTable = new FlowTableOptions { UdpIdleTimeout = udpIdleTimeout, TcpIdleTimeout = tcpIdleTimeout },
+                Metrics = metricsOptions,
+                RecentFlows = recentFlows,
+                FlowLogOptions = flowLogOptions,
                 LiveCapture = new LiveCaptureOptions
                 {
                     SnapLength = snap,
