@@ -170,7 +170,9 @@ public sealed class FlowTable
 
     private bool Update(ref FlowEntry entry, ref PacketHeaders packet, bool fromSource, int slot)
     {
-        if (entry.CloseState == TcpCloseState.Closing && IsNewConnection(in packet))
+        // Only the counting interface may restart a flow: live capture reads a short connection whole on one veth
+        // before the copies from the peer's veth arrive, and a copied SYN is not a reused 5-tuple.
+        if (entry.CloseState == TcpCloseState.Closing && IsNewConnection(in packet) && packet.InterfaceIndex == entry.Interfaces[0])
         {
             // The 5-tuple was reused by a new connection while the old one lingered: end it, start afresh.
             long endTime = entry.LastSeenNs;

@@ -106,8 +106,11 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     {
                         if (_pollFds[i].Revents == 0) continue;
                         int before = batch.Count;
-                        Drain(_devices[i], ref batch, output, pool);
+                        var device = _devices[i];
+                        Drain(device, ref batch, output, pool);
                         if (before == 0 && batch.Count > 0) batchSince = Environment.TickCount64;
+                        // A failed handle polls as ready forever: release it now rather than spin until the next rescan.
+                        if (device.Failure is not null) nextRescan = 0;
                     }
                 }
                 if (batch.Count > 0 && Environment.TickCount64 - batchSince >= handoffMs)
@@ -219,16 +222,17 @@ public sealed partial class LiveCaptureSource : IPacketSource
         for (int i = _devices.Count - 1; i >= 0; i--)
         {
             var device = _devices[i];
-            string? why = device.Failure is { } failure ? "read failed: " + failure
-                : !present.TryGetValue(device.Name, out int index) && !_options.UseAnyDevice ? "interface vanished"
+            bool listed = present.TryGetValue(device.Name, out int index) || _options.UseAnyDevice;
+            string? why = !listed ? "interface vanished"
                 : !_options.UseAnyDevice && index != device.Index ? "interface recreated"
+                : device.Failure is { } failure ? "read failed: " + failure
                 : null;
             if (why is null) continue;
             Release(device, why);
             _devices.RemoveAt(i);
             _discovery.Forget(device.Name);
             // A device that failed while its interface is still there (down, say) is retried after a pause.
-            if (device.Failure is not null) _retryAt[device.Name] = now + 5 * (long)_options.RescanInterval.TotalMilliseconds;
+            if (listed && device.Failure is not null) _retryAt[device.Name] = now + 5 * (long)_options.RescanInterval.TotalMilliseconds;
             changed = true;
         }
 
@@ -323,7 +327,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         {
             // Closing a handle whose interface is gone can only fail; the handle is released either way.
         }
-        LogReleased(_logger, device.Name, why, device.Packets);
+        LogReleased(_logger, device.Name, why, device.Packets, device.KernelDrops, device.InterfaceDrops);
     }
 
     /// <summary>Counters of earlier captures of the same name plus the device's own: a name may come and go.</summary>
@@ -364,8 +368,8 @@ public sealed partial class LiveCaptureSource : IPacketSource
     [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "capturing on {Interface} (ifindex {Index}, {LinkType})")]
     private static partial void LogCapturing(ILogger logger, string @interface, int index, string linkType);
 
-    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "released {Interface}: {Reason} ({Packets} packets read)")]
-    private static partial void LogReleased(ILogger logger, string @interface, string reason, long packets);
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "released {Interface}: {Reason} ({Packets} packets read, {KernelDrops} dropped by the kernel, {InterfaceDrops} by the interface)")]
+    private static partial void LogReleased(ILogger logger, string @interface, string reason, long packets, long kernelDrops, long interfaceDrops);
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "cannot capture on {Interface}: {Error}")]
     private static partial void LogOpenFailed(ILogger logger, string @interface, string error);

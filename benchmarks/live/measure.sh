@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Live capture at the rate this machine can offer: tcpreplay --topspeed of a generated capture into a veth whose
+# far end sits in a network namespace, first while `tripline run` captures on the veth, then while
+# `tcpdump -w /dev/null -s 128` does. Reports packets offered, captured and dropped by the kernel, CPU seconds per
+# million packets (utime+stime of the capturing process from /proc/PID/stat) and resident memory.
+# Run as root from the repository root: benchmarks/live/measure.sh [PACKETS] [LOOPS]
+# Holds /tmp/tripline-build.lock while measuring, so no build competes for the two cores.
+set -euo pipefail
+PACKETS=${1:-1000000}
+LOOPS=${2:-3}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d /tmp/tripline-live-bench.XXXXXX)
+NODE=tlbench-node-$$
+POD=tlbench-pod-$$
+VETH=calibench0
+
+for tool in tcpreplay tcpdump python3 ip; do
+  command -v $tool >/dev/null || { apt-get install -y tcpreplay tcpdump >/dev/null; break; }
+done
+
+cleanup() {
+  [ -n "${AGENT:-}" ] && kill "$AGENT" 2>/dev/null || true
+  ip netns del "$POD" 2>/dev/null || true
+  ip netns del "$NODE" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+flock /tmp/tripline-build.lock dotnet build -c Release "$ROOT/src/Agent/Agent.csproj" -o "$WORK/agent" >/dev/null
+python3 "$ROOT/benchmarks/live/frames.py" "$WORK/frames.pcap" "$PACKETS"
+
+ip netns add "$NODE"; ip netns add "$POD"
+ip -n "$NODE" link set lo up
+ip -n "$NODE" link add "$VETH" type veth peer name eth0 netns "$POD"
+ip -n "$NODE" link set "$VETH" up
+ip -n "$POD" link set eth0 up
+cat > "$WORK/cluster.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
+YAML
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+ticks=$(getconf CLK_TCK)
+
+replay() { ip netns exec "$POD" tcpreplay --topspeed --loop="$LOOPS" -i eth0 "$WORK/frames.pcap" 2>&1 | awk '/Actual:/ {print $2} /Rated:/ {print $4}' | paste -sd' '; }
+
+exec 9>/tmp/tripline-build.lock
+flock 9
+
+# The agent.
+ip netns exec "$NODE" dotnet "$WORK/agent/tripline.dll" run --manifests "$WORK/cluster.yaml" --flow-log /dev/null \
+  --listen 127.0.0.1:0 --node bench --interfaces 'cali*' >"$WORK/agent.log" 2>&1 &
+AGENT=$!
+for _ in $(seq 100); do grep -q "capture ready" "$WORK/agent.log" && break; sleep 0.1; done
+sleep 1
+before=$(cpu $AGENT)
+read -r offered rate <<<"$(replay)"
+sleep 1
+after=$(cpu $AGENT)
+agent_rss=$(rss $AGENT)
+kill -TERM $AGENT; wait $AGENT || true
+AGENT=
+line=$(grep "released $VETH" "$WORK/agent.log")
+captured=$(sed -E 's/.*\(([0-9]+) packets read.*/\1/' <<<"$line")
+dropped=$(sed -E 's/.* ([0-9]+) dropped by the kernel.*/\1/' <<<"$line")
+agent_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
+echo "agent:   offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${agent_cpu}s," \
+  "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB"
+
+# tcpdump.
+ip netns exec "$NODE" tcpdump -i "$VETH" -w /dev/null -s 128 >"$WORK/tcpdump.log" 2>&1 &
+TCPDUMP=$!
+for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.log" && break; sleep 0.1; done
+sleep 1
+before=$(cpu $TCPDUMP)
+read -r offered rate <<<"$(replay)"
+sleep 1
+after=$(cpu $TCPDUMP)
+dump_rss=$(rss $TCPDUMP)
+kill -INT $TCPDUMP; wait $TCPDUMP || true
+captured=$(awk '/packets captured/ {print $1}' "$WORK/tcpdump.log")
+dropped=$(awk '/dropped by kernel/ {print $1}' "$WORK/tcpdump.log")
+dump_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
+echo "tcpdump: offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${dump_cpu}s," \
+  "$(awk -v c="$dump_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((dump_rss / 1024)) MiB"

@@ -1,0 +1,70 @@
+# Socket roles run inside a pod network namespace by the live-capture end-to-end tests.
+# Every role prints one line when it is ready or done, so the test waits on output, never on sleeps.
+import socket, sys, time
+
+def tcp_server(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port)); s.listen(16); print("ready", flush=True)
+    while True:
+        c, _ = s.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            data = recv_exact(c, 100)
+            if not data: break
+            c.sendall(b"r" * 200)
+        c.close()
+
+def recv_exact(c, n):
+    buf = b""
+    while len(buf) < n:
+        part = c.recv(n - len(buf))
+        if not part: return b""
+        buf += part
+    return buf
+
+def tcp_client(host, port, rounds, hold):
+    c = socket.create_connection((host, port), timeout=5)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for _ in range(rounds):
+        c.sendall(b"q" * 100)
+        if len(recv_exact(c, 200)) != 200: raise SystemExit("short reply")
+    if hold:
+        print("holding", flush=True); sys.stdin.read()
+    c.close(); print("done", flush=True)
+
+def refused(host, port):
+    try:
+        socket.create_connection((host, port), timeout=5)
+    except ConnectionRefusedError:
+        print("refused", flush=True); return
+    raise SystemExit("connected")
+
+def udp_server(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port)); print("ready", flush=True)
+    while True:
+        data, peer = s.recvfrom(2048)
+        s.sendto(b"u" * 150, peer)
+
+def udp_client(host, port, count, sport):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", sport)); s.settimeout(3)
+    for _ in range(count):
+        s.sendto(b"d" * 60, (host, port)); s.recvfrom(2048)
+    print("done", flush=True)
+
+def udp_stream(host, port, sport):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", sport))
+    print("streaming", flush=True)
+    while True:
+        try: s.sendto(b"s" * 40, (host, port))
+        except OSError: pass
+        time.sleep(0.02)
+
+role = sys.argv[1]; a = sys.argv[2:]
+if role == "tcp-server": tcp_server(int(a[0]))
+elif role == "tcp-client": tcp_client(a[0], int(a[1]), int(a[2]), False)
+elif role == "tcp-hold": tcp_client(a[0], int(a[1]), int(a[2]), True)
+elif role == "refused": refused(a[0], int(a[1]))
+elif role == "udp-server": udp_server(int(a[0]))
+elif role == "udp-client": udp_client(a[0], int(a[1]), int(a[2]), int(a[3]))
+elif role == "udp-stream": udp_stream(a[0], int(a[1]), int(a[2]))
+else: raise SystemExit("unknown role " + role)
