@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Tripline.Tests.Deploy;
+
+/// <summary>
+/// The image cannot be built here (no container engine), so this publishes the agent exactly as the Dockerfile's
+/// build stage does, from a build context holding only what the Dockerfile copies, and runs the result as the image
+/// and the DaemonSet would.
+/// </summary>
+public sealed partial class PublishTests(PublishedAgent published) : IClassFixture<PublishedAgent>
+{
+    private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(60);
+
+    internal static readonly IReadOnlyDictionary<string, string> NoEnvironment = new Dictionary<string, string>();
+
+    [Fact]
+    public void Dockerfile_BuildStage_PublishesWithTheSharedScriptAndStartsTheNativeExecutable()
+    {
+        string dockerfile = File.ReadAllText(DeployFiles.Path("Dockerfile"));
+        var runs = dockerfile.Split('\n').Where(l => l.StartsWith("RUN ", StringComparison.Ordinal) || l.StartsWith(" && ", StringComparison.Ordinal)).ToList();
+
+        Assert.Contains(runs, l => l.TrimEnd().EndsWith("scripts/publish.sh restore", StringComparison.Ordinal));
+        Assert.Contains(runs, l => l.TrimEnd().EndsWith("scripts/publish.sh /app", StringComparison.Ordinal));
+        Assert.DoesNotContain("dotnet publish", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("ENTRYPOINT [\"/app/tripline\"]", dockerfile, StringComparison.Ordinal);
+        Assert.DoesNotContain(dockerfile.Split('\n'), l => l.StartsWith("HEALTHCHECK", StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(published.Output, "tripline")), "the native executable the image's entry point and setcap name");
+    }
+
+    [Fact]
+    public async Task Replay_PublishedAgentOnTheDemo_ExitsZeroWithASummary()
+    {
+        var result = await RunAsync(published.Executable, ["replay", "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--manifests", DeployFiles.Path("deploy/demo")], env: NoEnvironment);
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}\n{result.Output}");
+        Assert.Contains("Tripline replay:", result.Output, StringComparison.Ordinal);
+        Assert.Matches(@"flows\s+\d+ \(\d+ allowed, [1-9]\d* denied\)", result.Output);
+    }
+
+    [Fact]
+    public async Task Run_PublishedAgentWithTheDaemonSetsEnvironment_ServesProbesAndMetricsAndStopsOnSigterm()
+    {
+        var daemonSet = DeployFiles.DaemonSet();
+        var agent = daemonSet.Agent();
+        string flowLog = Directory.CreateDirectory(Path.Combine(published.Scratch, "flow-log")).FullName;
+        // The manifest's own variables, except where this machine differs from a node: a free loopback port, a
+        // writable flow-log path, and the node name the downward API would give.
+        var env = agent.Env.Where(v => v.Value is not null).ToDictionary(v => v.Name, v => v.Value!);
+        env["TRIPLINE_LISTEN"] = "127.0.0.1:0";
+        env["TRIPLINE_FLOW_LOG"] = flowLog;
+        env["NODE_NAME"] = "deploy-test-node";
+        string[] args = [.. agent.Args, "--pcap", "-", "--manifests", DeployFiles.Path("deploy/demo")];
+
+        using var process = Start(published.Executable, args, env);
+        var output = new StringBuilder();
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        DataReceivedEventHandler onLine = (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output) output.AppendLine(e.Data);
+            if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
+        };
+        process.OutputDataReceived += onLine;
+        process.ErrorDataReceived += onLine;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await using (var stdin = process.StandardInput.BaseStream)
+            await using (var pcap = File.OpenRead(DeployFiles.Path("deploy/demo/traffic.pcap")))
+            {
+                await pcap.CopyToAsync(stdin);
+            }
+            var address = await listening.Task.WaitAsync(ProcessTimeout);
+            using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+
+            Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, agent.ReadinessProbe.HttpGet.Path, HttpStatusCode.OK));
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(agent.LivenessProbe.HttpGet.Path)).StatusCode);
+            string metrics = await http.GetStringAsync(DeployFiles.PodMonitor().Spec.PodMetricsEndpoints[0].Path);
+            Assert.Contains("tripline_flows_total", metrics, StringComparison.Ordinal);
+
+            Assert.Equal(0, await RunKillAsync(process.Id));
+            await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}");
+            string[] records = [.. Directory.GetFiles(flowLog).SelectMany(File.ReadLines)];
+            Assert.NotEmpty(records);
+            Assert.All(records, r => Assert.Contains("\"node\":\"deploy-test-node\"", r, StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static async Task<HttpStatusCode> WaitForStatusAsync(HttpClient http, string path, HttpStatusCode wanted)
+    {
+        var deadline = DateTime.UtcNow + ProcessTimeout;
+        HttpStatusCode last;
+        do
+        {
+            last = (await http.GetAsync(path)).StatusCode;
+            if (last == wanted) break;
+            await Task.Delay(100);
+        }
+        while (DateTime.UtcNow < deadline);
+        return last;
+    }
+
+    /// <summary>SIGTERM, as the kubelet stops a container.</summary>
+    private static async Task<int> RunKillAsync(int pid) =>
+        (await RunAsync("kill", ["-TERM", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], env: NoEnvironment)).ExitCode;
+
+    internal static Process Start(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string> env, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo(file)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? DeployFiles.RepositoryRoot,
+        };
+        foreach (string arg in args) info.ArgumentList.Add(arg);
+        // Nothing from the test host's own environment may configure the agent.
+        foreach (string name in info.Environment.Keys.Where(k => k.StartsWith("TRIPLINE_", StringComparison.Ordinal) || k == "NODE_NAME").ToList()) info.Environment.Remove(name);
+        foreach (var (name, value) in env) info.Environment[name] = value;
+        return Process.Start(info) ?? throw new InvalidOperationException("could not start " + file);
+    }
+
+    internal static async Task<(int ExitCode, string Output)> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string> env, string? workingDirectory = null, TimeSpan? timeout = null)
+    {
+        using var process = Start(file, args, env, workingDirectory);
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout ?? ProcessTimeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    [GeneratedRegex(@"listening on (http://\S+)")]
+    private static partial Regex ListeningLine();
+}
+
+/// <summary>
+/// Publishes once for the class: copies the Dockerfile's build context (the paths its build stage COPYs, without
+/// bin/ and obj/, as .dockerignore leaves them out) to a scratch directory and runs scripts/publish.sh there, like
+/// the image's two RUN steps.
+/// </summary>
+public sealed class PublishedAgent : IAsyncLifetime
+{
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(5);
+
+    public string Scratch { get; } = Directory.CreateTempSubdirectory("tripline-publish-").FullName;
+
+    public string Output => Path.Combine(Scratch, "app");
+
+    public string Executable => Path.Combine(Output, "tripline");
+
+    public async Task InitializeAsync()
+    {
+        string context = Path.Combine(Scratch, "context");
+        foreach (var (source, destination) in BuildStageCopies(File.ReadAllLines(DeployFiles.Path("Dockerfile"))))
+        {
+            CopyIntoContext(DeployFiles.Path(source), Path.Combine(context, destination.TrimStart('/')), source.EndsWith('/'));
+        }
+        await PublishAsync(context, "restore");
+        await PublishAsync(context, Output);
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(Scratch, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The build stage's <c>COPY src... dest</c> lines (relative destinations resolved against WORKDIR /src, which is
+    /// the context root here). Sources are listed one by one in the Dockerfile: Docker's globs would flatten paths.
+    /// </summary>
+    internal static IEnumerable<(string Source, string Destination)> BuildStageCopies(string[] dockerfile)
+    {
+        bool inBuild = false;
+        foreach (string line in dockerfile)
+        {
+            if (line.StartsWith("FROM ", StringComparison.Ordinal)) inBuild = line.Contains(" AS build", StringComparison.Ordinal);
+            if (!inBuild || !line.StartsWith("COPY ", StringComparison.Ordinal)) continue;
+            var words = line["COPY ".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Where(w => !w.StartsWith("--", StringComparison.Ordinal)).ToArray();
+            string destination = words[^1];
+            foreach (string source in words[..^1])
+            {
+                string target = destination.EndsWith('/') || destination == "./" ? Path.Combine(destination, source.EndsWith('/') ? "" : Path.GetFileName(source)) : destination;
+                yield return (source, source.EndsWith('/') ? destination : target);
+            }
+        }
+    }
+
+    private static void CopyIntoContext(string source, string destination, bool directory)
+    {
+        if (!directory)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+            File.Copy(source, destination, overwrite: true);
+            return;
+        }
+        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            string relative = Path.GetRelativePath(source, file);
+            var parts = relative.Split(Path.DirectorySeparatorChar);
+            if (parts.Any(p => p is "bin" or "obj")) continue;
+            string target = Path.Combine(destination, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target, overwrite: true);
+        }
+    }
+
+    /// <summary>
+    /// Under the lead's CI tests run alone; when other builds may run beside them (TRIPLINE_TEST_BUILD_LOCK set), the
+    /// publish takes the shared build lock.
+    /// </summary>
+    private static async Task PublishAsync(string context, string argument)
+    {
+        string script = Path.Combine(context, "scripts", "publish.sh");
+        bool locked = Environment.GetEnvironmentVariable("TRIPLINE_TEST_BUILD_LOCK") is { Length: > 0 };
+        var (file, args) = locked ? ("flock", new[] { "/tmp/tripline-build.lock", script, argument }) : (script, new[] { argument });
+        var (exitCode, output) = await PublishTests.RunAsync(file, args, env: PublishTests.NoEnvironment, workingDirectory: context, timeout: PublishTimeout);
+        Assert.True(exitCode == 0, $"scripts/publish.sh {argument} exited {exitCode}:\n{output}");
+    }
+}
