@@ -10,6 +10,7 @@ internal static class TriplineCommand
         var root = new RootCommand("Tripline: audits the network flows of a Kubernetes node against its NetworkPolicies.");
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(FlowsCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }

@@ -9,7 +9,7 @@ internal sealed record FlowLogOptions
     /// <summary>Rotated files kept, besides the one being written.</summary>
     public int MaxFiles { get; init; } = 20;
 
-    /// <summary>Bytes kept in all files together, the one being written included.</summary>
+    /// <summary>Bytes kept in all files together, the one being written counted at its maximum size.</summary>
     public long MaxTotalBytes { get; init; } = 2L << 30;
 
     /// <summary>gzip rotated files (in the background).</summary>

@@ -23,7 +23,7 @@ internal sealed class RecentFlows : IFlowExporter, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _ring = new byte[capacity][];
-        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true });
     }
 
     public int Capacity => _ring.Length;

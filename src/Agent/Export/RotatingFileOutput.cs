@@ -213,7 +213,8 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
             try
             {
                 var rotated = RotatedFiles().ToList();
-                long total = rotated.Sum(f => f.Length) + (File.Exists(ActivePath) ? new FileInfo(ActivePath).Length : 0);
+                // The active file counts at the size it may reach, so the total stays under the limit between rotations.
+                long total = rotated.Sum(f => f.Length) + _options.MaxFileBytes;
                 while (rotated.Count > 0 && (rotated.Count > _options.MaxFiles || total > _options.MaxTotalBytes))
                 {
                     var oldest = rotated[0];

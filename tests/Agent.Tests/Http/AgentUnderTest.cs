@@ -7,12 +7,13 @@ namespace Tripline.Tests.Http;
 /// <summary>An agent run in-process on loopback, replaying the demo capture against the demo manifests.</summary>
 internal sealed class AgentUnderTest : IAsyncDisposable
 {
-    private readonly CancellationTokenSource _stop = new();
+    private readonly CancellationTokenSource _stop;
     private readonly Task _run;
 
-    private AgentUnderTest(AgentHost host, Task run)
+    private AgentUnderTest(AgentHost host, CancellationTokenSource stop, Task run)
     {
         Host = host;
+        _stop = stop;
         _run = run;
     }
 
@@ -34,9 +35,9 @@ internal sealed class AgentUnderTest : IAsyncDisposable
         var parts = AgentFactory.Create(options, NullLoggerFactory.Instance, problems);
         Assert.Empty(problems);
         var host = new AgentHost(options, NullLoggerFactory.Instance, parts);
-        var agent = new AgentUnderTest(host, Task.CompletedTask);
-        var run = Task.Run(() => host.RunAsync(agent._stop.Token));
-        agent = new AgentUnderTest(host, run);
+        var stop = new CancellationTokenSource();
+        var run = Task.Run(() => host.RunAsync(stop.Token));
+        var agent = new AgentUnderTest(host, stop, run);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (!(host.ListenAddress is not null && host.Pipeline.SourceFinished))
         {
@@ -52,13 +53,7 @@ internal sealed class AgentUnderTest : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
-        try
-        {
-            await _run.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await _run.WaitAsync(TimeSpan.FromSeconds(30));
         await Host.DisposeAsync();
         Client.Dispose();
         _stop.Dispose();

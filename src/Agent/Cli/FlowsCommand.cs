@@ -1,0 +1,249 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Tripline.Export;
+
+namespace Tripline.Cli;
+
+/// <summary>
+/// <c>tripline flows</c>: answers a responder's question from the flow logs on the node (rotated and gzipped files
+/// included), streaming, so memory stays flat however large the log. Filters are those of <c>/api/v1/flows</c>.
+/// </summary>
+internal static class FlowsCommand
+{
+    public static Command Create()
+    {
+        var flowLog = EnvironmentDefaults.String("--flow-log", "flow-log file, or directory of rotated logs (.log, .log.gz)");
+        var ns = EnvironmentDefaults.String("--namespace", "flows with either end in this namespace");
+        var pod = EnvironmentDefaults.String("--pod", "flows with either end this pod (NAMESPACE/NAME)");
+        var workload = EnvironmentDefaults.String("--workload", "flows with either end in this workload (Kind/name, or name)");
+        var ip = EnvironmentDefaults.String("--ip", "flows with either end at this IP or in this CIDR");
+        var port = EnvironmentDefaults.String("--port", "flows with either end on this port");
+        var protocol = EnvironmentDefaults.String("--protocol", "TCP, UDP, SCTP, ICMP or ICMPv6");
+        var verdict = EnvironmentDefaults.String("--verdict", "allow or deny");
+        var policy = EnvironmentDefaults.String("--policy", "flows whose egress or ingress side lists this policy (ns/name, or name)");
+        var since = EnvironmentDefaults.String("--since", "records at or after: a duration back from now (30m, 2h, 1d) or an RFC 3339 time");
+        var until = EnvironmentDefaults.String("--until", "records at or before: an RFC 3339 time or a duration back from now");
+        var output = EnvironmentDefaults.String("--output", "table or json (the matching records as JSON lines)", "table");
+        var follow = EnvironmentDefaults.Flag("--follow", "after reading, keep printing new records of the live file");
+
+        var command = new Command("flows", "Query flow logs (rotated and compressed files included) for incident response.")
+        {
+            flowLog, ns, pod, workload, ip, port, protocol, verdict, policy, since, until, output, follow,
+        };
+        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new FlowsOptions(
+            parse.GetValue(flowLog),
+            new FlowFilterOptions
+            {
+                Namespace = parse.GetValue(ns),
+                Pod = parse.GetValue(pod),
+                Workload = parse.GetValue(workload),
+                Ip = parse.GetValue(ip),
+                Port = parse.GetValue(port),
+                Protocol = parse.GetValue(protocol),
+                Verdict = parse.GetValue(verdict),
+                Policy = parse.GetValue(policy),
+                Since = parse.GetValue(since),
+                Until = parse.GetValue(until),
+            },
+            parse.GetValue(output) ?? "table",
+            parse.GetValue(follow)), Console.OpenStandardOutput(), Console.Error, TimeProvider.System, cancellationToken)));
+        return command;
+    }
+
+    internal sealed record FlowsOptions(string? FlowLog, FlowFilterOptions Filter, string Output, bool Follow);
+
+    /// <summary>What a query read, for the closing line on standard error and for tests.</summary>
+    internal sealed class QueryStats
+    {
+        public int Files;
+        public long Records;
+        public long Matched;
+        public long Corrupt;
+    }
+
+    internal static int Run(FlowsOptions options, Stream stdout, TextWriter stderr, TimeProvider time, CancellationToken cancellationToken, QueryStats? stats = null)
+    {
+        stats ??= new QueryStats();
+        var problems = new List<string>();
+        if (string.IsNullOrEmpty(options.FlowLog)) problems.Add($"--flow-log: a file or directory is required (or {EnvironmentDefaults.VariableName("--flow-log")})");
+        else if (!File.Exists(options.FlowLog) && !Directory.Exists(options.FlowLog)) problems.Add($"--flow-log: no such file or directory: {options.FlowLog}");
+        if (options.Output is not ("table" or "json")) problems.Add($"--output: '{options.Output}' is not table or json");
+        FlowFilter.TryCreate(options.Filter, time.GetUtcNow(), out var filter, out var filterProblems);
+        problems.AddRange(filterProblems);
+        if (problems.Count > 0)
+        {
+            foreach (string problem in problems) stderr.WriteLine("tripline flows: " + problem);
+            return ExitCodes.BadUsage;
+        }
+
+        using var output = new BufferedStream(stdout, 1 << 16);
+        var printer = new Printer(output, options.Output == "json");
+        FlowLineHandler onLine = line =>
+        {
+            if (line.Trim(" \t\r"u8).IsEmpty) return;
+            stats.Records++;
+            switch (filter.Evaluate(line))
+            {
+                case FilterResult.Match:
+                    stats.Matched++;
+                    printer.Print(line);
+                    break;
+                case FilterResult.Corrupt:
+                    stats.Corrupt++;
+                    break;
+            }
+        };
+
+        IReadOnlyList<string> files;
+        try
+        {
+            files = FlowLogReader.ListFiles(options.FlowLog!);
+            foreach (string file in files)
+            {
+                if (cancellationToken.IsCancellationRequested) break;
+                stats.Files++;
+                try
+                {
+                    if (options.Follow && file == files[^1] && !file.EndsWith(".gz", StringComparison.Ordinal)) break;
+                    FlowLogReader.ReadFile(file, onLine);
+                }
+                catch (FileNotFoundException)
+                {
+                    // Rotated away (and compressed or deleted by retention) while listed: its successor is in the list.
+                }
+                catch (InvalidDataException e)
+                {
+                    stderr.WriteLine($"tripline flows: {file}: {e.Message}");
+                }
+            }
+            if (options.Follow)
+            {
+                string live = files.Count > 0 && !files[^1].EndsWith(".gz", StringComparison.Ordinal)
+                    ? files[^1]
+                    : RotatingFileOutput.ResolveActivePath(options.FlowLog!);
+                Follow(live, onLine, output, cancellationToken);
+            }
+        }
+        catch (IOException e)
+        {
+            output.Flush();
+            stderr.WriteLine($"tripline flows: --flow-log: {e.Message}");
+            return ExitCodes.RuntimeFailure;
+        }
+        printer.Finish();
+        output.Flush();
+        stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"tripline flows: {stats.Matched:N0} of {stats.Records:N0} records matched in {stats.Files} file(s){(stats.Corrupt > 0 ? $"; {stats.Corrupt:N0} damaged line(s) skipped" : "")}"));
+        return ExitCodes.Success;
+    }
+
+    /// <summary>Like <c>tail -F</c>: reads the live file from its start, then what is appended; reopens it after a rotation.</summary>
+    private static void Follow(string path, FlowLineHandler onLine, Stream output, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            FileStream stream;
+            try
+            {
+                stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16);
+            }
+            catch (FileNotFoundException)
+            {
+                cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(250));
+                continue;
+            }
+            using (stream)
+            {
+                var lines = new LineReader(stream);
+                while (!cancellationToken.IsCancellationRequested)
+                {
+                    bool any = false;
+                    while (lines.TryReadLine(out var line, final: false))
+                    {
+                        onLine(line);
+                        any = true;
+                    }
+                    if (any) output.Flush();
+                    // Rotated: the path now names a new, shorter file; what is left of the old one was read above.
+                    if (!File.Exists(path) || new FileInfo(path).Length < lines.BytesConsumed) break;
+                    cancellationToken.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(200));
+                }
+            }
+        }
+    }
+
+    /// <summary>A readable table (one row per record), or the records themselves as JSON lines.</summary>
+    private sealed class Printer(Stream output, bool json)
+    {
+        private bool _headerWritten;
+
+        public void Print(ReadOnlySpan<byte> line)
+        {
+            if (json)
+            {
+                output.Write(line);
+                output.WriteByte((byte)'\n');
+                return;
+            }
+            if (!_headerWritten)
+            {
+                Write(Row("TIME", "EVENT", "VERDICT", "PROTO", "SOURCE", "DESTINATION", "POLICIES"));
+                _headerWritten = true;
+            }
+            var reader = new Utf8JsonReader(line);
+            using var record = JsonDocument.ParseValue(ref reader);
+            var root = record.RootElement;
+            string time = Text(root, "time");
+            string evt = Text(root, "event");
+            if (evt == "aggregate" && root.TryGetProperty("flows", out var flows)) evt = $"agg×{flows.GetInt64()}";
+            else if (evt == "end" && root.TryGetProperty("end_reason", out var reason)) evt = "end/" + reason.GetString();
+            Write(Row(time, evt, Text(root, "verdict"), Text(root, "protocol"), Endpoint(root, "src"), Endpoint(root, "dst"), Policies(root)));
+        }
+
+        public void Finish()
+        {
+            if (!json && !_headerWritten) Write("no matching flows\n");
+        }
+
+        private void Write(string text) => output.Write(Encoding.UTF8.GetBytes(text));
+
+        private static string Row(string time, string evt, string verdict, string protocol, string src, string dst, string policies) =>
+            $"{time,-27}  {evt,-9}  {verdict,-7}  {protocol,-6}  {src,-40}  {dst,-40}  {policies}\n";
+
+        private static string Text(JsonElement root, string name) =>
+            root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
+
+        private static string Endpoint(JsonElement root, string name)
+        {
+            if (!root.TryGetProperty(name, out var e) || e.ValueKind != JsonValueKind.Object) return "";
+            string who = Text(e, "kind") switch
+            {
+                "pod" when e.TryGetProperty("pod", out var pod) => $"{Text(e, "namespace")}/{pod.GetString()}",
+                "pod" => $"{Text(e, "namespace")}/{Text(e, "workload")}",
+                "service" => "svc " + Text(e, "service"),
+                "node" => "node " + Text(e, "node"),
+                _ => Text(e, "ip"),
+            };
+            return e.TryGetProperty("port", out var port) ? $"{who}:{port.GetRawText()}" : who;
+        }
+
+        private static string Policies(JsonElement root)
+        {
+            var names = new List<string>();
+            foreach (string side in new[] { "egress", "ingress" })
+            {
+                if (root.TryGetProperty(side, out var s) && s.ValueKind == JsonValueKind.Object && s.TryGetProperty("policies", out var list))
+                {
+                    bool allowed = s.TryGetProperty("allowed", out var a) && a.ValueKind == JsonValueKind.True;
+                    foreach (var p in list.EnumerateArray())
+                    {
+                        names.Add($"{side}:{(allowed ? "" : "!")}{p.GetString()}");
+                    }
+                }
+            }
+            return string.Join(' ', names);
+        }
+    }
+}
