@@ -274,6 +274,8 @@ public sealed partial class DaemonSetManifestTests
         var endpoint = Assert.Single(monitor.Spec.PodMetricsEndpoints);
         Assert.Contains(daemonSet.Agent().Ports, p => p.Name == endpoint.Port);
         Assert.Equal("/metrics", endpoint.Path);
+        // The job label comes from a pod label, so that alerts can select job="tripline".
+        Assert.Equal("tripline", daemonSet.Spec.Template.Metadata.Labels[monitor.Spec.JobLabel!]);
     }
 
     /// <summary>Every variable `tripline run` documents in its options' help text: "[env: TRIPLINE_X, NODE_NAME]".</summary>

@@ -50,6 +50,7 @@ internal sealed class PodMonitor : IKubernetesObject<V1ObjectMeta>
 
 internal sealed class PodMonitorSpec
 {
+    [JsonPropertyName("jobLabel")] public string? JobLabel { get; set; }
     [JsonPropertyName("selector")] public V1LabelSelector Selector { get; set; } = new();
     [JsonPropertyName("podMetricsEndpoints")] public List<PodMetricsEndpoint> PodMetricsEndpoints { get; set; } = [];
 }
