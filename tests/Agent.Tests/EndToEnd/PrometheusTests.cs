@@ -176,6 +176,20 @@ public sealed class PrometheusTests : IDisposable
             }, server, log);
             Assert.Equal("pending", pending.GetProperty("state").GetString());
             Assert.Contains(pending.GetProperty("labels").GetProperty("namespace").GetString(), new[] { "legacy", "tools" });
+
+            // Every query of the Grafana dashboard is valid PromQL and finds data (manifests have no event age; the demo no evictions).
+            await PollAsync(http, "/api/v1/query?query=" + Uri.EscapeDataString("count_over_time(up{job=\"tripline\"}[1m]) >= 3"), root =>
+                root.GetProperty("data").GetProperty("result").GetArrayLength() == 1 ? root : (JsonElement?)null, server, log);
+            foreach (string expr in DashboardQueries())
+            {
+                string q = expr.Replace("$__rate_interval", "1m", StringComparison.Ordinal).Replace("$__range", "1h", StringComparison.Ordinal)
+                    .Replace("$job", ".*", StringComparison.Ordinal).Replace("$instance", ".*", StringComparison.Ordinal);
+                string answer = await http.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString(q));
+                using var document = JsonDocument.Parse(answer);
+                Assert.Equal("success", document.RootElement.GetProperty("status").GetString());
+                Assert.True(document.RootElement.GetProperty("data").GetProperty("result").GetArrayLength() > 0 || q.Contains("deny", StringComparison.Ordinal) || q.Contains("evictions", StringComparison.Ordinal) || q.Contains("last_event_age", StringComparison.Ordinal),
+                    $"dashboard query found nothing: {q}");
+            }
         }
         finally
         {
@@ -205,6 +219,18 @@ public sealed class PrometheusTests : IDisposable
         }
         Assert.Fail($"Prometheus never answered {path} as expected; last answer: {last}\nlog:\n{log}");
         return default;
+    }
+
+    private static List<string> DashboardQueries()
+    {
+        using var dashboard = JsonDocument.Parse(File.ReadAllText(RepositoryFile("deploy/grafana-dashboard.json")));
+        var queries = new List<string>();
+        foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+        {
+            foreach (var target in panel.GetProperty("targets").EnumerateArray()) queries.Add(target.GetProperty("expr").GetString()!);
+        }
+        Assert.True(queries.Count >= 10);
+        return queries;
     }
 
     private static int FreePort()
