@@ -13,7 +13,7 @@ dotnet build tools/TrafficGen -c Release -nologo -v quiet >/dev/null
 work=$(mktemp -d /tmp/tripline-replay-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 capture="$work/bench.pcap"
-dotnet tools/TrafficGen/bin/Release/net10.0/TrafficGen.dll --manifests deploy/demo --flows "$flows" --packets-per-flow "$per_flow" \
+dotnet tools/TrafficGen/bin/Release/net10.0/tripline-trafficgen.dll --manifests deploy/demo --flows "$flows" --packets-per-flow "$per_flow" \
   --snaplen 128 --seed 1 --out "$capture" >/dev/null
 echo "capture: $(stat -c %s "$capture") bytes"
 tripline="dotnet src/Agent/bin/Release/net10.0/tripline.dll"

@@ -14,6 +14,13 @@ public sealed class FlowTable
     private const int FragmentCacheSize = 4096;
 
     private readonly FlowEntry[] _slots;
+    /// <summary>One bit per slot, set when occupied: sweeps visit live flows, not every slot of a mostly empty table.</summary>
+    private readonly ulong[] _occupied;
+    /// <summary>
+    /// The hash of each slot's flow (never zero; zero marks an empty slot), probed instead of the entries: a probe
+    /// reads four bytes of a compact array, and only a matching hash touches the wide entry.
+    /// </summary>
+    private readonly uint[] _tags;
     private readonly int _mask;
     private readonly int _maxFlows;
     private readonly IFlowEventSink _sink;
@@ -41,6 +48,8 @@ public sealed class FlowTable
         // Load factor at most one half keeps linear-probe chains short.
         int capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
         _slots = new FlowEntry[capacity];
+        _occupied = new ulong[Math.Max(1, capacity / 64)];
+        _tags = new uint[capacity];
         _mask = capacity - 1;
         _sink = sink;
         _hint = hint;
@@ -80,11 +89,18 @@ public sealed class FlowTable
 
         uint hash = HashOf(in packet);
         int slot = (int)(hash & (uint)_mask);
-        ref FlowEntry entry = ref _slots[slot];
-        while (entry.Occupied)
+        var tags = _tags;
+        uint tag;
+        while ((tag = tags[slot]) != 0)
         {
-            if (entry.Hash == hash && entry.Protocol == packet.Protocol)
+            if (tag == hash)
             {
+                ref FlowEntry entry = ref _slots[slot];
+                if (entry.Protocol != packet.Protocol)
+                {
+                    slot = (slot + 1) & _mask;
+                    continue;
+                }
                 if (entry.Source == packet.Source && entry.Destination == packet.Destination
                     && entry.SourcePort == packet.SourcePort && entry.DestinationPort == packet.DestinationPort)
                 {
@@ -97,7 +113,6 @@ public sealed class FlowTable
                 }
             }
             slot = (slot + 1) & _mask;
-            entry = ref _slots[slot];
         }
         Insert(slot, hash, ref packet);
         return true;
@@ -123,6 +138,8 @@ public sealed class FlowTable
             EmitEnd(ref entry, time);
             entry.Occupied = false;
         }
+        Array.Clear(_occupied);
+        Array.Clear(_tags);
         _count = 0;
         Stats.Active = 0;
     }
@@ -140,7 +157,8 @@ public sealed class FlowTable
         x ^= x >> 33;
         x *= 0xc4ceb9fe1a85ec53UL;
         x ^= x >> 33;
-        return (uint)x;
+        // The top bit is always set so that no flow hashes to the empty tag; slots use the low bits.
+        return (uint)x | 0x8000_0000u;
     }
 
     private bool ResolveFragmentPorts(ref PacketHeaders packet)
@@ -271,12 +289,14 @@ public sealed class FlowTable
             EvictNear(hash);
             // Eviction shifted entries; find the free slot for this hash again.
             slot = (int)(hash & (uint)_mask);
-            while (_slots[slot].Occupied) slot = (slot + 1) & _mask;
+            while (_tags[slot] != 0) slot = (slot + 1) & _mask;
         }
 
         ref FlowEntry entry = ref _slots[slot];
         entry = default;
         entry.Occupied = true;
+        _occupied[slot >> 6] |= 1UL << slot;
+        _tags[slot] = hash;
         entry.Hash = hash;
         entry.Protocol = packet.Protocol;
         entry.FirstSeenNs = packet.TimestampNs;
@@ -436,18 +456,21 @@ public sealed class FlowTable
         while (true)
         {
             j = (j + 1) & _mask;
-            ref FlowEntry next = ref _slots[j];
-            if (!next.Occupied) break;
-            int home = (int)(next.Hash & (uint)_mask);
+            uint nextTag = _tags[j];
+            if (nextTag == 0) break;
+            int home = (int)(nextTag & (uint)_mask);
             // Move the entry back into the hole unless its home lies cyclically in (hole, j].
             bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
             if (!stays)
             {
-                _slots[hole] = next;
+                _slots[hole] = _slots[j];
+                _tags[hole] = nextTag;
                 hole = j;
             }
         }
         _slots[hole].Occupied = false;
+        _tags[hole] = 0;
+        _occupied[hole >> 6] &= ~(1UL << hole);
         _count--;
         Stats.Active = _count;
     }
@@ -464,35 +487,49 @@ public sealed class FlowTable
     {
         long now = _now;
         _nextSweep = now + _sweepNs;
-        for (int i = 0; i < _slots.Length; i++)
+        for (int word = 0; word < _occupied.Length; word++)
         {
-            ref FlowEntry entry = ref _slots[i];
-            if (!entry.Occupied) continue;
-            if (entry.CloseState == TcpCloseState.Closing)
+            ulong bits = _occupied[word];
+            while (bits != 0)
             {
-                if (now - entry.LastSeenNs >= _lingerNs)
+                int bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+                int slot = (word << 6) | bit;
+                if (SweepSlot(slot, now) && _slots[slot].Occupied)
                 {
-                    EmitEnd(ref entry, entry.LastSeenNs);
-                    RemoveAt(i);
-                    i--; // the backward shift may have moved an unvisited entry into this slot
+                    // The backward shift moved a later entry into this slot: look at it too.
+                    continue;
                 }
-                continue;
-            }
-            long idle = IdleTimeout(entry.Protocol);
-            if (now - entry.LastSeenNs >= idle)
-            {
-                entry.EndReason = FlowEndReason.Idle;
-                EmitEnd(ref entry, entry.LastSeenNs + idle);
-                RemoveAt(i);
-                i--;
-                continue;
-            }
-            if (entry.ActivitySinceRecord && now - entry.LastRecordNs >= _updateNs)
-            {
-                entry.LastRecordNs = now;
-                entry.ActivitySinceRecord = false;
-                _sink.OnFlowEvent(FlowEventKind.Update, now, in entry);
+                // Later slots of this word can only have lost entries to earlier holes, never gained any.
+                bits = bit == 63 ? 0 : _occupied[word] & (ulong.MaxValue << (bit + 1));
             }
         }
+    }
+
+    /// <summary>Ends or updates one flow as time demands. True when the flow was removed.</summary>
+    private bool SweepSlot(int slot, long now)
+    {
+        ref FlowEntry entry = ref _slots[slot];
+        if (entry.CloseState == TcpCloseState.Closing)
+        {
+            if (now - entry.LastSeenNs < _lingerNs) return false;
+            EmitEnd(ref entry, entry.LastSeenNs);
+            RemoveAt(slot);
+            return true;
+        }
+        long idle = IdleTimeout(entry.Protocol);
+        if (now - entry.LastSeenNs >= idle)
+        {
+            entry.EndReason = FlowEndReason.Idle;
+            EmitEnd(ref entry, entry.LastSeenNs + idle);
+            RemoveAt(slot);
+            return true;
+        }
+        if (entry.ActivitySinceRecord && now - entry.LastRecordNs >= _updateNs)
+        {
+            entry.LastRecordNs = now;
+            entry.ActivitySinceRecord = false;
+            _sink.OnFlowEvent(FlowEventKind.Update, now, in entry);
+        }
+        return false;
     }
 }

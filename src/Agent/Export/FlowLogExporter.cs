@@ -34,7 +34,7 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
     {
         _output = output;
         _filter = filter ?? new FlowLogFilter();
-        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true });
     }
 
     public long RecordsWritten;

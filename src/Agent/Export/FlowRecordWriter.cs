@@ -235,11 +235,40 @@ internal static class FlowRecordWriter
 
     public static int FormatTime(long unixNs, Span<char> destination)
     {
+        // Written digit by digit: a custom DateTime format string is parsed on every call, and this runs per record.
         long ticks = DateTime.UnixEpoch.Ticks + unixNs / 100;
         if (ticks < DateTime.MinValue.Ticks || ticks > DateTime.MaxValue.Ticks) ticks = DateTime.UnixEpoch.Ticks;
         var time = new DateTime(ticks, DateTimeKind.Utc);
-        time.TryFormat(destination, out int written, "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
-        return written;
+        var (date, _) = time;
+        var (year, month, day) = date;
+        long ofDay = ticks % TimeSpan.TicksPerDay;
+        int seconds = (int)(ofDay / TimeSpan.TicksPerSecond);
+        int micros = (int)(ofDay % TimeSpan.TicksPerSecond / 10);
+        if (destination.Length < 27) return 0;
+        Digits(destination, 0, year, 4);
+        destination[4] = '-';
+        Digits(destination, 5, month, 2);
+        destination[7] = '-';
+        Digits(destination, 8, day, 2);
+        destination[10] = 'T';
+        Digits(destination, 11, seconds / 3600, 2);
+        destination[13] = ':';
+        Digits(destination, 14, seconds / 60 % 60, 2);
+        destination[16] = ':';
+        Digits(destination, 17, seconds % 60, 2);
+        destination[19] = '.';
+        Digits(destination, 20, micros, 6);
+        destination[26] = 'Z';
+        return 27;
+
+        static void Digits(Span<char> into, int at, int value, int width)
+        {
+            for (int i = at + width - 1; i >= at; i--)
+            {
+                into[i] = (char)('0' + value % 10);
+                value /= 10;
+            }
+        }
     }
 
     public static string FormatTime(long unixNs)
