@@ -114,6 +114,7 @@ internal static class RunCommand
         using var loggerFactory = LoggerFactory.Create(logging => logging
             .SetMinimumLevel(level)
             .AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; console.UseUtcTimestamp = true; })
+            .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .AddFilter("Microsoft", LogLevel.Warning));
         // Logs go to standard error: standard output may carry the flow log.
         var parts = AgentFactory.Create(options, loggerFactory, problems);
