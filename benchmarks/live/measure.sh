@@ -26,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-flock /tmp/tripline-build.lock dotnet build -c Release "$ROOT/src/Agent/Agent.csproj" -o "$WORK/agent" >/dev/null
+flock /tmp/tripline-build.lock dotnet build -c Release "$ROOT/src/Agent/Agent.csproj" -o "$WORK/agent" >"$WORK/build.log" || { tail -20 "$WORK/build.log"; exit 1; }
 python3 "$ROOT/benchmarks/live/frames.py" "$WORK/frames.pcap" "$PACKETS"
 
 ip netns add "$NODE"; ip netns add "$POD"
@@ -40,11 +40,13 @@ kind: Namespace
 metadata: {name: bench}
 YAML
 
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime+stime in ticks; the comm field may hold spaces, so count fields after its closing parenthesis.
+cpu() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+thread() { grep -l "^$2$" /proc/$1/task/*/comm | head -1 | xargs dirname | xargs basename; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 ticks=$(getconf CLK_TCK)
 
-replay() { ip netns exec "$POD" tcpreplay --topspeed --loop="$LOOPS" -i eth0 "$WORK/frames.pcap" 2>&1 | awk '/Actual:/ {print $2} /Rated:/ {print $4}' | paste -sd' '; }
+replay() { ip netns exec "$POD" tcpreplay --topspeed --loop="$LOOPS" -i eth0 "$WORK/frames.pcap" 2>&1 | awk '/Actual:/ {print $2} /Rated:/ {print $6}' | paste -sd' '; }
 
 exec 9>/tmp/tripline-build.lock
 flock 9
@@ -55,10 +57,11 @@ ip netns exec "$NODE" dotnet "$WORK/agent/tripline.dll" run --manifests "$WORK/c
 AGENT=$!
 for _ in $(seq 100); do grep -q "capture ready" "$WORK/agent.log" && break; sleep 0.1; done
 sleep 1
-before=$(cpu $AGENT)
+SOURCE=$(thread $AGENT tripline-source)
+before=$(cpu $AGENT); source_before=$(cpu $AGENT/task/$SOURCE)
 read -r offered rate <<<"$(replay)"
 sleep 1
-after=$(cpu $AGENT)
+after=$(cpu $AGENT); source_after=$(cpu $AGENT/task/$SOURCE)
 agent_rss=$(rss $AGENT)
 kill -TERM $AGENT; wait $AGENT || true
 AGENT=
@@ -67,7 +70,8 @@ captured=$(sed -E 's/.*\(([0-9]+) packets read.*/\1/' <<<"$line")
 dropped=$(sed -E 's/.* ([0-9]+) dropped by the kernel.*/\1/' <<<"$line")
 agent_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
 echo "agent:   offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${agent_cpu}s," \
-  "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB"
+  "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB;" \
+  "capture thread alone $(awk -v a="$source_before" -v b="$source_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}') CPU s per million packets"
 
 # tcpdump.
 ip netns exec "$NODE" tcpdump -i "$VETH" -w /dev/null -s 128 >"$WORK/tcpdump.log" 2>&1 &
