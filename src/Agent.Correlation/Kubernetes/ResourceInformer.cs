@@ -226,6 +226,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                     Removed?.Invoke(old.Item, goneAt);
                 }
             }
+            // Counted before the swap: whoever sees the relisted state also sees the relist.
+            if (_synced) Interlocked.Increment(ref _relists);
             _items = fresh;
             _resourceVersion = resourceVersion;
         }
@@ -240,7 +242,6 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         }
         else
         {
-            Interlocked.Increment(ref _relists);
             KubernetesSourceLog.Relisted(_logger, Resource, reason, fresh.Count, deleted);
         }
         Changed?.Invoke();

@@ -11,6 +11,7 @@ public sealed class KubernetesSourceFaultTests
     {
         await using var harness = await KubernetesSourceHarness.StartAsync(seed: store => SeedSmallCluster(store));
         await harness.WaitForConvergenceAsync();
+        await harness.WaitForWatchesAsync();
         int watchesBefore = harness.Server.WatchRequests(ApiResource.Pods);
 
         harness.Server.DropWatches();
@@ -95,6 +96,7 @@ public sealed class KubernetesSourceFaultTests
         await using var harness = await KubernetesSourceHarness.StartAsync(seed: store => SeedSmallCluster(store));
         await harness.WaitForConvergenceAsync();
 
+        await harness.WaitForWatchesAsync();
         harness.Server.SendMalformedEvent(ApiResource.Pods);
         harness.Store.Apply(Pod("default", "web-0", PodIp(0), new Dictionary<string, string> { ["app"] = "changed" }));
         harness.Store.Apply(Pod("default", "next", "10.244.5.5"));
@@ -127,6 +129,7 @@ public sealed class KubernetesSourceFaultTests
             seed: store => SeedSmallCluster(store),
             configure: o => o with { SilentWatchTimeout = TimeSpan.FromMilliseconds(700) });
         await harness.WaitForConvergenceAsync();
+        await harness.WaitForWatchesAsync();
         long restartsBefore = harness.StatusOf(ApiResource.Pods).WatchRestarts;
 
         harness.Server.StallWatches();

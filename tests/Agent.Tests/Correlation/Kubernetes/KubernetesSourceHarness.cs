@@ -107,6 +107,10 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until every resource has a watch open on the server (faults aimed at watches need one).</summary>
+    public Task WaitForWatchesAsync() =>
+        WaitUntilAsync(() => Server.OpenWatchCount >= ApiResource.All.Count, "a watch on every resource");
+
     /// <summary>Polls a condition that no event announces (a retry that has not happened yet), with a limit.</summary>
     public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
     {
