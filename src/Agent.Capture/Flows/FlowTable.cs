@@ -76,6 +76,9 @@ public sealed class FlowTable
     public long Now => _now;
 
     /// <summary>Accounts one parsed packet. Returns false when it was counted elsewhere (an unmatched fragment).</summary>
+    // Optimized from the first call: a replay lasts a second or two, and tiered compilation would spend it in
+    // unoptimized and instrumented versions of the per-packet code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Add(ref PacketHeaders packet)
     {
         if (packet.TimestampNs > _now) _now = packet.TimestampNs;
@@ -186,6 +189,7 @@ public sealed class FlowTable
         return !IpProtocol.HasPorts(packet.Protocol) && (packet.Flags & PacketFlags.HasPorts) == 0 && packet.Protocol is not (IpProtocol.Icmp or IpProtocol.Icmpv6);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool Update(ref FlowEntry entry, ref PacketHeaders packet, bool fromSource, int slot)
     {
         // Only the counting interface may restart a flow: live capture reads a short connection whole on one veth
@@ -282,6 +286,7 @@ public sealed class FlowTable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Insert(int slot, uint hash, ref PacketHeaders packet)
     {
         if (_count >= _maxFlows)
@@ -483,6 +488,7 @@ public sealed class FlowTable
         _ => _icmpIdleNs,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SweepDue()
     {
         long now = _now;

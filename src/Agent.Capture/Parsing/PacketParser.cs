@@ -24,6 +24,9 @@ public static class PacketParser
 
     /// <summary>Parses one captured frame; <paramref name="headers"/> is overwritten whatever the result.</summary>
     /// <param name="decapsulate">Follow VXLAN and Geneve into the inner frame (one level).</param>
+    // Optimized from the first call: a replay lasts a second or two, and tiered compilation would spend it in
+    // unoptimized and instrumented versions of the per-packet code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ParseStatus TryParse(ReadOnlySpan<byte> frame, LinkType link, ref PacketHeaders headers, bool decapsulate = true)
     {
         long ts = headers.TimestampNs;
@@ -37,6 +40,7 @@ public static class PacketParser
         return ParseLink(frame, link, ref headers, decapsulate ? 1 : 0);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ParseStatus ParseLink(ReadOnlySpan<byte> frame, LinkType link, ref PacketHeaders h, int tunnelDepth)
     {
         switch (link)
@@ -84,6 +88,7 @@ public static class PacketParser
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ParseStatus ParseEthernet(ReadOnlySpan<byte> frame, ref PacketHeaders h, int tunnelDepth)
     {
         if (frame.Length < 14) return ParseStatus.TruncatedLinkHeader;
@@ -111,6 +116,7 @@ public static class PacketParser
         _ => ParseStatus.NonIp,
     };
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ParseStatus ParseIpv4(ReadOnlySpan<byte> packet, ref PacketHeaders h, int tunnelDepth)
     {
         if (packet.Length < 20) return packet.Length > 0 && (packet[0] >> 4) != 4 ? ParseStatus.BadIpVersion : ParseStatus.TruncatedIpHeader;
@@ -151,6 +157,7 @@ public static class PacketParser
         return ParseTransport(packet[headerLength..end], totalLength > packet.Length, ref h, tunnelDepth);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ParseStatus ParseIpv6(ReadOnlySpan<byte> packet, ref PacketHeaders h, int tunnelDepth)
     {
         if (packet.Length < 40) return packet.Length > 0 && (packet[0] >> 4) != 6 ? ParseStatus.BadIpVersion : ParseStatus.TruncatedIpHeader;
@@ -229,6 +236,7 @@ public static class PacketParser
 
     private static bool IsFlowProtocol(byte protocol) => protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp or IpProtocol.Icmp or IpProtocol.Icmpv6;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static ParseStatus ParseTransport(ReadOnlySpan<byte> segment, bool truncated, ref PacketHeaders h, int tunnelDepth)
     {
         if (truncated) h.Flags |= PacketFlags.Truncated;

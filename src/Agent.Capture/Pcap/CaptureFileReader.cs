@@ -83,6 +83,7 @@ public sealed class CaptureFileReader : IDisposable
     private int Available => _end - _start;
 
     /// <summary>Returns the next packet, or false at the clean end of the file.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryReadPacket(out ReadOnlySpan<byte> data, out PacketInfo info)
     {
         return _isPcapng ? TryReadPcapngPacket(out data, out info) : TryReadClassicPacket(out data, out info);
@@ -139,6 +140,7 @@ public sealed class CaptureFileReader : IDisposable
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TryReadPcapngPacket(out ReadOnlySpan<byte> data, out PacketInfo info)
     {
         while (true)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Tripline.Capture.Parsing;
 using Tripline.Capture.Pcap;
@@ -62,6 +63,7 @@ public sealed class PcapFileSource : IPacketSource
         else pool.Return(batch);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private PacketBatch ReadAll(CaptureFileReader reader, PacketBatch batch, ChannelWriter<PacketBatch> output, PacketBatchPool pool, long before, CancellationToken cancellationToken)
     {
         int sinceProgress = 0;

@@ -31,7 +31,8 @@ public sealed partial class PolicyEngine
     private readonly FrozenDictionary<string, int[]> _policiesByNamespace;
     private readonly FrozenDictionary<string, LabelSet> _namespaceLabels;
     private readonly FrozenDictionary<PodInfo, PodProfile> _profiles;
-    private readonly FrozenDictionary<string, string> _policyFingerprints;
+    /// <summary>The policy objects by ns/name: a changed policy is a new object, so most comparisons are by reference.</summary>
+    private readonly FrozenDictionary<string, V1NetworkPolicy> _policySources;
     private readonly IpClassifier _classifier;
     private readonly bool _hasNamedPorts;
     private readonly VerdictCache _cache;
@@ -40,19 +41,14 @@ public sealed partial class PolicyEngine
     {
         Snapshot = snapshot;
         var policies = new List<CompiledPolicy>(snapshot.Policies.Count);
-        var fingerprints = new Dictionary<string, string>(StringComparer.Ordinal);
-        var previousSources = previous?.Snapshot.Policies.ToDictionary(PolicyKey, p => p, StringComparer.Ordinal);
+        var sources = new Dictionary<string, V1NetworkPolicy>(StringComparer.Ordinal);
         foreach (var policy in snapshot.Policies)
         {
-            string key = PolicyKey(policy);
-            // Unchanged objects (same reference) keep their fingerprint; only changed ones are serialized again.
-            fingerprints[key] = previousSources is not null && previousSources.TryGetValue(key, out var old) && ReferenceEquals(old, policy)
-                ? previous!._policyFingerprints[key]
-                : KubernetesJson.Serialize(policy.Spec);
+            sources[PolicyKey(policy)] = policy;
             policies.Add(CompiledPolicy.Compile(policy));
         }
         _policies = [.. policies];
-        _policyFingerprints = fingerprints.ToFrozenDictionary(StringComparer.Ordinal);
+        _policySources = sources.ToFrozenDictionary(StringComparer.Ordinal);
         _policiesByNamespace = _policies
             .Select((p, i) => (p.Namespace, i))
             .GroupBy(x => x.Namespace, StringComparer.Ordinal)
@@ -291,11 +287,16 @@ public sealed partial class PolicyEngine
     {
         if (!previous._classifier.SameAs(_classifier) || previous._cache.Capacity != capacity) return new VerdictCache(capacity);
         var changed = new HashSet<int>();
-        foreach (string key in _policyFingerprints.Keys.Union(previous._policyFingerprints.Keys))
+        foreach (string key in _policySources.Keys.Union(previous._policySources.Keys))
         {
-            _policyFingerprints.TryGetValue(key, out var now);
-            previous._policyFingerprints.TryGetValue(key, out var before);
-            if (!string.Equals(now, before, StringComparison.Ordinal)) changed.Add(NamespaceId(key[..key.IndexOf('/')]));
+            _policySources.TryGetValue(key, out var now);
+            previous._policySources.TryGetValue(key, out var before);
+            if (ReferenceEquals(now, before)) continue;
+            // A new object with the same spec (a relist, a label-only edit) keeps its namespace's verdicts.
+            if (now is null || before is null || !string.Equals(KubernetesJson.Serialize(now.Spec), KubernetesJson.Serialize(before.Spec), StringComparison.Ordinal))
+            {
+                changed.Add(NamespaceId(key[..key.IndexOf('/')]));
+            }
         }
         foreach (string ns in _namespaceLabels.Keys.Union(previous._namespaceLabels.Keys))
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Tripline.Capture.Flows;
 using Tripline.Capture.Parsing;
@@ -8,13 +9,18 @@ using Tripline.Export;
 namespace Tripline.Hosting;
 
 /// <summary>
-/// packets → batches → bounded channel → flow table → (per flow event) endpoints + verdict → exporters.
-/// The source runs on its own thread; the flow table, enrichment and export run on the consuming thread, so the
-/// table needs no lock. Nothing on the per-packet path allocates.
+/// packets → batches → bounded channel → flow table → flow events → bounded channel → judge + export.
+/// Three threads: the source reads and parses; the flow-table thread owns the table (no lock); the export thread
+/// resolves endpoints, judges, and runs the exporters, so that disk and JSON work never hold up the table. Nothing on
+/// the per-packet path allocates.
 /// </summary>
 internal sealed class FlowPipeline : IFlowEventSink
 {
     public const int ChannelCapacity = 64;
+    private const int EventBatchSize = 256;
+    private const int EventChannelCapacity = 64;
+    /// <summary>Flow events held while a live cluster source has not listed everything yet; past this they are judged as things stand.</summary>
+    private const int MaxDeferredEvents = 64 * 1024;
 
     private readonly IPacketSource _source;
     private readonly ClusterState _cluster;
@@ -23,6 +29,20 @@ internal sealed class FlowPipeline : IFlowEventSink
     private readonly Channel<PacketBatch> _channel;
     private readonly PacketBatchPool _pool;
     private Exception? _sourceFailure;
+    private readonly Channel<EventBatch> _events;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<EventBatch> _freeEvents = new();
+    private readonly ManualResetEventSlim _eventsAvailable = new(false);
+    private EventBatch _pendingEvents;
+    private Thread? _exportThread;
+    private Exception? _exportFailure;
+    private TimeSpan _flushInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>Flow events handed from the flow-table thread to the export thread, pooled.</summary>
+    private sealed class EventBatch
+    {
+        public readonly FlowEvent[] Events = new FlowEvent[EventBatchSize];
+        public int Count;
+    }
 
     public FlowPipeline(IPacketSource source, ClusterState cluster, FlowTableOptions options, IReadOnlyList<IFlowExporter> exporters, string node)
     {
@@ -37,10 +57,29 @@ internal sealed class FlowPipeline : IFlowEventSink
             SingleWriter = false,
         });
         _pool = new PacketBatchPool(ChannelCapacity + 4);
-        Table = new FlowTable(options, this, new ClusterServerPortHint(cluster), idSeed: (ulong)node.GetHashCode(StringComparison.Ordinal));
+        _events = Channel.CreateBounded<EventBatch>(new BoundedChannelOptions(EventChannelCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        for (int i = 0; i < EventChannelCapacity + 2; i++) _freeEvents.Enqueue(new EventBatch());
+        _pendingEvents = RentEvents();
+        Table = new FlowTable(options, this, new ClusterServerPortHint(cluster), idSeed: StableHash(node));
     }
 
     public FlowTable Table { get; }
+
+    /// <summary>FNV-1a of the node name: string.GetHashCode is randomised per process, and flow ids must not be.</summary>
+    private static ulong StableHash(string text)
+    {
+        ulong hash = 0xcbf29ce484222325UL;
+        foreach (char c in text)
+        {
+            hash = (hash ^ c) * 0x100000001b3UL;
+        }
+        return hash;
+    }
 
     public ChannelWriter<PacketBatch> Input => _channel.Writer;
 
@@ -49,6 +88,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// <summary>Runs a finite source to its end: every flow ends with <c>eof</c> at its last packet.</summary>
     public void RunToEnd(CancellationToken cancellationToken)
     {
+        StartExport(Timeout.InfiniteTimeSpan);
         var producer = StartSource(cancellationToken);
         var reader = _channel.Reader;
         var spin = new SpinWait();
@@ -66,7 +106,7 @@ internal sealed class FlowPipeline : IFlowEventSink
         }
         producer.Join();
         Table.EndAll(cancellationToken.IsCancellationRequested ? FlowEndReason.Shutdown : FlowEndReason.Eof);
-        foreach (var exporter in _exporters) exporter.Flush();
+        StopExport();
         if (_sourceFailure is not null) throw new InvalidOperationException("packet source failed: " + _sourceFailure.Message, _sourceFailure);
     }
 
@@ -108,52 +148,68 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// </summary>
     public async Task ConsumeAsync(TimeProvider? liveClock, TimeSpan flushInterval, CancellationToken cancellationToken)
     {
+        StartExport(flushInterval);
         var reader = _channel.Reader;
         var clock = liveClock ?? TimeProvider.System;
-        long lastFlush = clock.GetTimestamp();
-        while (!cancellationToken.IsCancellationRequested)
+        try
         {
-            while (reader.TryRead(out var batch)) Consume(batch);
-            if (liveClock is not null) Table.Advance(UnixNanoseconds(liveClock));
-            if (clock.GetElapsedTime(lastFlush) >= flushInterval)
+            while (!cancellationToken.IsCancellationRequested)
             {
-                lastFlush = clock.GetTimestamp();
-                foreach (var exporter in _exporters) exporter.Flush();
-            }
-            if (reader.Completion.IsCompleted)
-            {
-                if (!SourceFinished)
+                while (reader.TryRead(out var batch)) Consume(batch);
+                if (liveClock is not null) Table.Advance(UnixNanoseconds(liveClock));
+                // A quiet node still gets its records out: hand over what the table produced so far.
+                HandOverEvents();
+                if (reader.Completion.IsCompleted)
                 {
-                    Table.EndAll(FlowEndReason.Eof);
-                    foreach (var exporter in _exporters) exporter.Flush();
-                    SourceFinished = true;
+                    if (!SourceFinished)
+                    {
+                        Table.EndAll(FlowEndReason.Eof);
+                        HandOverEvents();
+                        SourceFinished = true;
+                    }
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                    break;
                 }
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeout.CancelAfter(TimeSpan.FromMilliseconds(250));
+                    await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                 }
-                break;
             }
+            // Capture stops with the same cancellation; its last partial batch is written as it stops, so wait for
+            // the source to complete the channel before the final drain.
             try
             {
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(TimeSpan.FromMilliseconds(250));
-                await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
+                await reader.Completion.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (TimeoutException)
             {
             }
+            catch (ChannelClosedException)
+            {
+            }
+            while (reader.TryRead(out var batch)) Consume(batch);
+            if (!SourceFinished) Table.EndAll(FlowEndReason.Shutdown, UnixNanoseconds(clock));
         }
-        while (reader.TryRead(out var batch)) Consume(batch);
-        if (!SourceFinished) Table.EndAll(FlowEndReason.Shutdown, UnixNanoseconds(clock));
-        foreach (var exporter in _exporters) exporter.Flush();
+        finally
+        {
+            StopExport();
+        }
     }
 
     public static long UnixNanoseconds(TimeProvider time) => (time.GetUtcNow().UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Consume(PacketBatch batch)
     {
         var items = batch.Items;
@@ -161,13 +217,125 @@ internal sealed class FlowPipeline : IFlowEventSink
         _pool.Return(batch);
     }
 
+    /// <summary>Called by the flow table on this thread: copies the event into the batch bound for the export thread.</summary>
     public void OnFlowEvent(FlowEventKind kind, long timeNs, in FlowEntry flow)
     {
-        var model = _cluster.Current;
+        var batch = _pendingEvents;
+        ref FlowEvent slot = ref batch.Events[batch.Count++];
+        slot.Kind = kind;
+        slot.TimeNs = timeNs;
+        slot.Flow = flow;
+        if (batch.Count == EventBatchSize) HandOverEvents();
+    }
+
+    private EventBatch RentEvents()
+    {
+        if (!_freeEvents.TryDequeue(out var batch)) batch = new EventBatch();
+        batch.Count = 0;
+        return batch;
+    }
+
+    private void HandOverEvents()
+    {
+        var batch = _pendingEvents;
+        if (batch.Count == 0) return;
+        // Flow events are never dropped: when export lags, the flow table waits, and capture counts its own losses.
+        var spin = new SpinWait();
+        while (!_events.Writer.TryWrite(batch))
+        {
+            if (_exportFailure is not null)
+            {
+                batch.Count = 0;
+                return;
+            }
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+        _eventsAvailable.Set();
+        _pendingEvents = RentEvents();
+    }
+
+    private void StartExport(TimeSpan flushInterval)
+    {
+        _flushInterval = flushInterval;
+        _exportThread = new Thread(ExportLoop) { Name = "tripline-export", IsBackground = true };
+        _exportThread.Start();
+    }
+
+    /// <summary>Hands over the last events, lets the export thread finish them, and flushes every exporter.</summary>
+    private void StopExport()
+    {
+        HandOverEvents();
+        _events.Writer.TryComplete();
+        _eventsAvailable.Set();
+        _exportThread?.Join();
+        foreach (var exporter in _exporters) exporter.Flush();
+        if (_exportFailure is not null) throw new InvalidOperationException("flow export failed: " + _exportFailure.Message, _exportFailure);
+    }
+
+    private void ExportLoop()
+    {
+        var reader = _events.Reader;
+        var deferred = new Queue<EventBatch>();
+        int deferredEvents = 0;
+        long lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                _eventsAvailable.Reset();
+                var model = _cluster.Current;
+                while (reader.TryRead(out var batch))
+                {
+                    if (model.IsSynced && deferred.Count == 0)
+                    {
+                        Export(batch, model);
+                        continue;
+                    }
+                    // Until the live cluster state has listed everything, a verdict would come from a partial policy
+                    // set: hold the events and judge them once it is whole (endpoints are resolved at packet time).
+                    deferred.Enqueue(batch);
+                    deferredEvents += batch.Count;
+                }
+                // Completion means the writer is done and everything was read: checked after the drain, not before.
+                bool finished = reader.Completion.IsCompleted;
+                if (deferred.Count > 0 && (model.IsSynced || finished || deferredEvents >= MaxDeferredEvents))
+                {
+                    while (deferred.TryDequeue(out var held)) Export(held, model);
+                    deferredEvents = 0;
+                }
+                if (_flushInterval != Timeout.InfiniteTimeSpan && System.Diagnostics.Stopwatch.GetElapsedTime(lastFlush) >= _flushInterval)
+                {
+                    lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
+                    foreach (var exporter in _exporters) exporter.Flush();
+                }
+                if (finished && deferred.Count == 0) return;
+                // Waiting on an event allocates nothing; the timeout re-checks sync state and the flush interval.
+                _eventsAvailable.Wait(deferred.Count > 0 ? TimeSpan.FromMilliseconds(100) : _flushInterval == Timeout.InfiniteTimeSpan ? TimeSpan.FromMilliseconds(500) : _flushInterval);
+            }
+        }
+        catch (Exception e)
+        {
+            _exportFailure = e;
+            // Keep the flow table from waiting on a dead export thread.
+            while (reader.TryRead(out _))
+            {
+            }
+        }
+    }
+
+    private void Export(EventBatch batch, ClusterModel model)
+    {
         _context.ClusterSynced = model.IsSynced;
-        var judgement = model.Judge(flow.Source.Value, flow.Destination.Value, IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
-            ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
-        var flowEvent = new FlowEvent { Kind = kind, TimeNs = timeNs, Flow = flow };
-        foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);
+        var events = batch.Events;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            ref FlowEvent flowEvent = ref events[i];
+            ref readonly FlowEntry flow = ref flowEvent.Flow;
+            var judgement = model.Judge(flow.Source.Value, flow.Destination.Value, IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
+                ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
+            foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);
+        }
+        batch.Count = 0;
+        _freeEvents.Enqueue(batch);
     }
 }
