@@ -8,15 +8,16 @@ per_flow=${2:-100}
 for pkg in tcpdump hyperfine; do
   dpkg -s "$pkg" >/dev/null 2>&1 || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null; }
 done
-dotnet build src/Agent -c Release -nologo -v quiet >/dev/null
-dotnet build tools/TrafficGen -c Release -nologo -v quiet >/dev/null
 work=$(mktemp -d /tmp/tripline-replay-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# The shipped build: the same publish (self-contained, ReadyToRun) that the container image runs.
+scripts/publish.sh "$work/bin" >/dev/null
+dotnet build tools/TrafficGen -c Release -nologo -v quiet >/dev/null
 capture="$work/bench.pcap"
 dotnet tools/TrafficGen/bin/Release/net10.0/tripline-trafficgen.dll --manifests deploy/demo --flows "$flows" --packets-per-flow "$per_flow" \
   --snaplen 128 --seed 1 --out "$capture" >/dev/null
 echo "capture: $(stat -c %s "$capture") bytes"
-tripline="dotnet src/Agent/bin/Release/net10.0/tripline.dll"
+tripline="$work/bin/tripline"
 # One run outside hyperfine shows the summary: packets, flows, GC collections over the long replay.
 $tripline replay --pcap "$capture" --manifests deploy/demo --flow-log "$work/flows.jsonl"
 echo "flow log: $(wc -l < "$work/flows.jsonl") records"
