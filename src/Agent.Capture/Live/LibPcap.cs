@@ -8,7 +8,7 @@ namespace Tripline.Capture.Live;
 /// </summary>
 internal static unsafe partial class LibPcap
 {
-    public const string MissingMessage = "libpcap not found: install libpcap0.8 (apt-get install -y libpcap0.8)";
+    public const string MissingMessage = "libpcap not found: install libpcap0.8 (apt-get install -y libpcap0.8; the package is libpcap0.8t64 on Debian 13 and Ubuntu 24.04)";
     public const string PermissionMessage = "capture needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode)";
 
     /// <summary>DLT_LINUX_SLL2: cooked capture v2, which carries the interface index.</summary>
