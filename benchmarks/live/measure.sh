@@ -26,7 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-flock /tmp/tripline-build.lock dotnet build -c Release "$ROOT/src/Agent/Agent.csproj" -o "$WORK/agent" >"$WORK/build.log" || { tail -20 "$WORK/build.log"; exit 1; }
+# The shipped build: the same publish (self-contained, ReadyToRun) that the container image runs.
+flock /tmp/tripline-build.lock "$ROOT/scripts/publish.sh" "$WORK/agent" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
 python3 "$ROOT/benchmarks/live/frames.py" "$WORK/frames.pcap" "$PACKETS"
 
 ip netns add "$NODE"; ip netns add "$POD"
@@ -52,7 +53,7 @@ exec 9>/tmp/tripline-build.lock
 flock 9
 
 # The agent.
-ip netns exec "$NODE" dotnet "$WORK/agent/tripline.dll" run --manifests "$WORK/cluster.yaml" --flow-log /dev/null \
+ip netns exec "$NODE" "$WORK/agent/tripline" run --manifests "$WORK/cluster.yaml" --flow-log /dev/null \
   --listen 127.0.0.1:0 --node bench --interfaces 'cali*' >"$WORK/agent.log" 2>&1 &
 AGENT=$!
 for _ in $(seq 100); do grep -q "capture ready" "$WORK/agent.log" && break; sleep 0.1; done

@@ -31,7 +31,10 @@ internal sealed class FlowPipeline : IFlowEventSink
     private Exception? _sourceFailure;
     private readonly Channel<EventBatch> _events;
     private readonly System.Collections.Concurrent.ConcurrentQueue<EventBatch> _freeEvents = new();
-    private readonly ManualResetEventSlim _eventsAvailable = new(false);
+    private readonly ManualResetEventSlim _eventsAvailable = new(false, spinCount: 1);
+    // No spinning before blocking: between batches the wait is long, and spinning only burns the second core.
+    private readonly ManualResetEventSlim _packetsAvailable = new(false, spinCount: 1);
+    private readonly SignallingWriter _input;
     private EventBatch _pendingEvents;
     private Thread? _exportThread;
     private Exception? _exportFailure;
@@ -57,6 +60,7 @@ internal sealed class FlowPipeline : IFlowEventSink
             SingleWriter = false,
         });
         _pool = new PacketBatchPool(ChannelCapacity + 4);
+        _input = new SignallingWriter(_channel.Writer, _packetsAvailable);
         _events = Channel.CreateBounded<EventBatch>(new BoundedChannelOptions(EventChannelCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -81,7 +85,30 @@ internal sealed class FlowPipeline : IFlowEventSink
         return hash;
     }
 
-    public ChannelWriter<PacketBatch> Input => _channel.Writer;
+    public ChannelWriter<PacketBatch> Input => _input;
+
+    /// <summary>
+    /// The channel's writer, which also wakes the flow-table thread: it blocks on an event rather than awaiting the
+    /// channel, because a continuation per batch keeps thread-pool workers spinning between batches.
+    /// </summary>
+    private sealed class SignallingWriter(ChannelWriter<PacketBatch> inner, ManualResetEventSlim signal) : ChannelWriter<PacketBatch>
+    {
+        public override bool TryWrite(PacketBatch item)
+        {
+            if (!inner.TryWrite(item)) return false;
+            signal.Set();
+            return true;
+        }
+
+        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => inner.WaitToWriteAsync(cancellationToken);
+
+        public override bool TryComplete(Exception? error = null)
+        {
+            bool completed = inner.TryComplete(error);
+            signal.Set();
+            return completed;
+        }
+    }
 
     public PacketBatchPool Pool => _pool;
 
@@ -102,6 +129,14 @@ internal sealed class FlowPipeline : IFlowEventSink
             }
             if (reader.Completion.IsCompleted) break;
             if (cancellationToken.IsCancellationRequested) break;
+            if (spin.NextSpinWillYield)
+            {
+                // Reset, re-check, then wait: a batch written between the check and the wait still wakes us.
+                _packetsAvailable.Reset();
+                if (!reader.TryPeek(out _) && !reader.Completion.IsCompleted) _packetsAvailable.Wait(TimeSpan.FromMilliseconds(50), CancellationToken.None);
+                spin.Reset();
+                continue;
+            }
             spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
         }
         producer.Join();
@@ -117,7 +152,7 @@ internal sealed class FlowPipeline : IFlowEventSink
         {
             try
             {
-                _source.Run(_channel.Writer, _pool, cancellationToken);
+                _source.Run(_input, _pool, cancellationToken);
             }
             catch (OperationCanceledException)
             {
@@ -128,7 +163,7 @@ internal sealed class FlowPipeline : IFlowEventSink
             }
             finally
             {
-                _channel.Writer.TryComplete();
+                _input.TryComplete();
             }
         })
         { Name = "tripline-source", IsBackground = true };
@@ -146,7 +181,27 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// node is quiet, so idle flows end on time; without it (a capture file) time comes from the packets only.
     /// On cancellation it drains what capture already handed over and ends every flow with <c>shutdown</c>.
     /// </summary>
-    public async Task ConsumeAsync(TimeProvider? liveClock, TimeSpan flushInterval, CancellationToken cancellationToken)
+    public Task ConsumeAsync(TimeProvider? liveClock, TimeSpan flushInterval, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new Thread(() =>
+        {
+            try
+            {
+                ConsumeLoop(liveClock, flushInterval, cancellationToken);
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        { Name = "tripline-flows", IsBackground = true };
+        consumer.Start();
+        return done.Task;
+    }
+
+    private void ConsumeLoop(TimeProvider? liveClock, TimeSpan flushInterval, CancellationToken cancellationToken)
     {
         StartExport(flushInterval);
         var reader = _channel.Reader;
@@ -155,6 +210,7 @@ internal sealed class FlowPipeline : IFlowEventSink
         {
             while (!cancellationToken.IsCancellationRequested)
             {
+                _packetsAvailable.Reset();
                 while (reader.TryRead(out var batch)) Consume(batch);
                 if (liveClock is not null) Table.Advance(UnixNanoseconds(liveClock));
                 // A quiet node still gets its records out: hand over what the table produced so far.
@@ -167,20 +223,13 @@ internal sealed class FlowPipeline : IFlowEventSink
                         HandOverEvents();
                         SourceFinished = true;
                     }
-                    try
-                    {
-                        await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                    }
+                    cancellationToken.WaitHandle.WaitOne();
                     break;
                 }
                 try
                 {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                    timeout.CancelAfter(TimeSpan.FromMilliseconds(250));
-                    await reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
+                    // Woken by the next batch; the timeout keeps the flow clock moving on a quiet node.
+                    _packetsAvailable.Wait(TimeSpan.FromMilliseconds(250), cancellationToken);
                 }
                 catch (OperationCanceledException)
                 {
@@ -190,12 +239,9 @@ internal sealed class FlowPipeline : IFlowEventSink
             // the source to complete the channel before the final drain.
             try
             {
-                await reader.Completion.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
+                reader.Completion.Wait(TimeSpan.FromSeconds(5), CancellationToken.None);
             }
-            catch (TimeoutException)
-            {
-            }
-            catch (ChannelClosedException)
+            catch (AggregateException)
             {
             }
             while (reader.TryRead(out var batch)) Consume(batch);
