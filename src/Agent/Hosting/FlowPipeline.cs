@@ -129,14 +129,6 @@ internal sealed class FlowPipeline : IFlowEventSink
             }
             if (reader.Completion.IsCompleted) break;
             if (cancellationToken.IsCancellationRequested) break;
-            if (spin.NextSpinWillYield)
-            {
-                // Reset, re-check, then wait: a batch written between the check and the wait still wakes us.
-                _packetsAvailable.Reset();
-                if (!reader.TryPeek(out _) && !reader.Completion.IsCompleted) _packetsAvailable.Wait(TimeSpan.FromMilliseconds(50), CancellationToken.None);
-                spin.Reset();
-                continue;
-            }
             spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
         }
         producer.Join();
