@@ -169,26 +169,14 @@ public sealed class CaptureFileReader : IDisposable
             switch (type)
             {
                 case BlockEnhancedPacket:
-                    {
-                        if (body.Length < 20) throw Corrupt("enhanced packet block too short");
-                        int iface = (int)ReadU32(body);
-                        uint captured = ReadU32(body[12..]);
-                        if (captured > body.Length - 20) throw Corrupt($"enhanced packet block claims {captured} captured bytes in a {length}-byte block");
-                        ulong stamp = (ulong)ReadU32(body[4..]) << 32 | ReadU32(body[8..]);
-                        info.TimestampNs = ToNanoseconds(iface, stamp);
-                        info.OriginalLength = (int)Math.Min(ReadU32(body[16..]), int.MaxValue);
-                        info.LinkType = LinkTypeOf(iface);
-                        info.InterfaceId = iface;
-                        data = body.Slice(20, (int)captured);
-                        _start += (int)length;
-                        return true;
-                    }
                 case BlockObsoletePacket:
                     {
-                        if (body.Length < 20) throw Corrupt("packet block too short");
-                        int iface = ReadU16(body);
+                        // The obsolete packet block differs only in its 16-bit interface id (then a 16-bit drop count).
+                        string blockName = type == BlockEnhancedPacket ? "enhanced packet block" : "packet block";
+                        if (body.Length < 20) throw Corrupt(blockName + " too short");
+                        int iface = type == BlockEnhancedPacket ? (int)ReadU32(body) : ReadU16(body);
                         uint captured = ReadU32(body[12..]);
-                        if (captured > body.Length - 20) throw Corrupt($"packet block claims {captured} captured bytes in a {length}-byte block");
+                        if (captured > body.Length - 20) throw Corrupt($"{blockName} claims {captured} captured bytes in a {length}-byte block");
                         ulong stamp = (ulong)ReadU32(body[4..]) << 32 | ReadU32(body[8..]);
                         info.TimestampNs = ToNanoseconds(iface, stamp);
                         info.OriginalLength = (int)Math.Min(ReadU32(body[16..]), int.MaxValue);

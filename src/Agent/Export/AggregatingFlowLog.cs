@@ -144,8 +144,8 @@ internal sealed class AggregatingFlowLog : IFlowExporter, IDisposable
         WriteEndpoint(w, "src", j.Source, f.Source, -1);
         WriteEndpoint(w, "dst", j.Destination, f.Destination, a.Port);
         w.WriteString("verdict", j.Verdict.Allowed ? "allow" : "deny");
-        WriteSide(w, "egress", j.Verdict.Egress);
-        WriteSide(w, "ingress", j.Verdict.Ingress);
+        FlowRecordWriter.WriteSide(w, FlowRecordWriter.Egress, j.Verdict.Egress);
+        FlowRecordWriter.WriteSide(w, FlowRecordWriter.Ingress, j.Verdict.Ingress);
         w.WriteNumber("flows", a.Flows);
         w.WriteStartObject("packets");
         w.WriteNumber("sent", a.PacketsSent);
@@ -182,22 +182,6 @@ internal sealed class AggregatingFlowLog : IFlowExporter, IDisposable
                 w.WriteString("node", endpoint.Node!.Name);
                 break;
         }
-        w.WriteEndObject();
-    }
-
-    private static void WriteSide(Utf8JsonWriter w, string name, SideVerdict? side)
-    {
-        if (side is null)
-        {
-            w.WriteNull(name);
-            return;
-        }
-        w.WriteStartObject(name);
-        w.WriteBoolean("isolated", side.Isolated);
-        w.WriteBoolean("allowed", side.Allowed);
-        w.WriteStartArray("policies");
-        foreach (string policy in side.Policies) w.WriteStringValue(policy);
-        w.WriteEndArray();
         w.WriteEndObject();
     }
 

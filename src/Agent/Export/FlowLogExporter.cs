@@ -47,12 +47,7 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
         lock (_lock)
         {
             FlowRecordWriter.Write(_json, in flowEvent, in judgement, context);
-            _json.Flush();
-            _json.Reset();
-            _buffer.GetSpan(1)[0] = (byte)'\n';
-            _buffer.Advance(1);
-            _pendingRecords++;
-            if (_buffer.WrittenCount >= FlushThreshold) WriteOut(flushOutput: false);
+            EndLine();
         }
     }
 
@@ -64,13 +59,19 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
         lock (_lock)
         {
             write(_json, state);
-            _json.Flush();
-            _json.Reset();
-            _buffer.GetSpan(1)[0] = (byte)'\n';
-            _buffer.Advance(1);
-            _pendingRecords++;
-            if (_buffer.WrittenCount >= FlushThreshold) WriteOut(flushOutput: false);
+            EndLine();
         }
+    }
+
+    /// <summary>Ends the record just written: newline, count, and a write to the output once enough is buffered.</summary>
+    private void EndLine()
+    {
+        _json.Flush();
+        _json.Reset();
+        _buffer.GetSpan(1)[0] = (byte)'\n';
+        _buffer.Advance(1);
+        _pendingRecords++;
+        if (_buffer.WrittenCount >= FlushThreshold) WriteOut(flushOutput: false);
     }
 
     public void Flush()

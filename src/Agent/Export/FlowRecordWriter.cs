@@ -36,8 +36,8 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText Initiator = JsonEncodedText.Encode("initiator");
     private static readonly JsonEncodedText VerdictName = JsonEncodedText.Encode("verdict");
     private static readonly JsonEncodedText VerdictNote = JsonEncodedText.Encode("verdict_note");
-    private static readonly JsonEncodedText Egress = JsonEncodedText.Encode("egress");
-    private static readonly JsonEncodedText Ingress = JsonEncodedText.Encode("ingress");
+    public static readonly JsonEncodedText Egress = JsonEncodedText.Encode("egress");
+    public static readonly JsonEncodedText Ingress = JsonEncodedText.Encode("ingress");
     private static readonly JsonEncodedText Isolated = JsonEncodedText.Encode("isolated");
     private static readonly JsonEncodedText Allowed = JsonEncodedText.Encode("allowed");
     private static readonly JsonEncodedText Policies = JsonEncodedText.Encode("policies");
@@ -202,7 +202,8 @@ internal static class FlowRecordWriter
         w.WriteEndObject();
     }
 
-    private static void WriteSide(Utf8JsonWriter w, JsonEncodedText name, SideVerdict? side)
+    /// <summary>One side of a verdict (shared with the aggregate records, which carry the same sides).</summary>
+    public static void WriteSide(Utf8JsonWriter w, JsonEncodedText name, SideVerdict? side)
     {
         if (side is null)
         {
