@@ -7,6 +7,8 @@ using Tripline.Tests.Export;
 
 namespace Tripline.Tests.Cli;
 
+// Measures process-wide memory while querying: other tests allocating in parallel would blur it.
+[Collection(nameof(Tripline.Tests.EndToEnd.AllocationMeasurements))]
 public sealed class FlowsCommandTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("tripline-flows-").FullName;
