@@ -16,8 +16,11 @@ internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text
         if (string.IsNullOrEmpty(text)) return false;
         int slash = text.IndexOf('/');
         if (slash <= 0 || !IPAddress.TryParse(text.AsSpan(0, slash), out var address)) return false;
-        if (!int.TryParse(text.AsSpan(slash + 1), out int prefix) || prefix < 0) return false;
+        if (!int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int prefix)) return false;
         bool v4 = address.AddressFamily == AddressFamily.InterNetwork;
+        // IPAddress also reads "10.0.0", "0x0a.0.0.1" and "fe80::1%eth0"; the API server's CIDRs are dotted quads
+        // and plain IPv6, so anything else is a typo to report, not a block to guess at.
+        if (v4 ? !IsDottedQuad(text.AsSpan(0, slash)) : text.AsSpan(0, slash).Contains('%')) return false;
         if (prefix > (v4 ? 32 : 128)) return false;
         // An IPv4 block lives in the IPv4-mapped part of the 128-bit space.
         int bits = v4 ? 96 + prefix : prefix;
@@ -26,6 +29,21 @@ internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text
         range = new IpRange(key & ~hostMask, (key & ~hostMask) | hostMask, text);
         return true;
     }
+
+    private static bool IsDottedQuad(ReadOnlySpan<char> text)
+    {
+        int parts = 0;
+        foreach (var part in text.Split('.'))
+        {
+            var digits = text[part];
+            if (digits.Length is 0 or > 3 || digits.ContainsAnyExceptInRange('0', '9')) return false;
+            parts++;
+        }
+        return parts == 4;
+    }
+
+    /// <summary>True when <paramref name="inner"/> lies wholly inside this range.</summary>
+    public bool Covers(IpRange inner) => inner.First >= First && inner.Last <= Last;
 }
 
 /// <summary>

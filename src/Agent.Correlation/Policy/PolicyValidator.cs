@@ -1,4 +1,3 @@
-using System.Net;
 using k8s.Models;
 
 namespace Tripline.Correlation.Policy;
@@ -56,18 +55,16 @@ public static class PolicyValidator
                 {
                     problems.Add($"{at}: ipBlock may not be combined with podSelector or namespaceSelector");
                 }
-                if (!IPNetwork.TryParse(peer.IpBlock.Cidr ?? "", out var cidr))
+                // The same parser as the engine's, so that what validates is exactly what is judged.
+                if (!IpRange.TryParse(peer.IpBlock.Cidr, out var cidr))
                 {
                     problems.Add($"{at}.ipBlock.cidr: '{peer.IpBlock.Cidr}' is not a CIDR");
                     continue;
                 }
                 foreach (var (except, j) in (peer.IpBlock.Except ?? []).Select((e, j) => (e, j)))
                 {
-                    if (!IPNetwork.TryParse(except, out var inner)) problems.Add($"{at}.ipBlock.except[{j}]: '{except}' is not a CIDR");
-                    else if (inner.BaseAddress.AddressFamily != cidr.BaseAddress.AddressFamily || inner.PrefixLength < cidr.PrefixLength || !cidr.Contains(inner.BaseAddress))
-                    {
-                        problems.Add($"{at}.ipBlock.except[{j}]: '{except}' is not inside {peer.IpBlock.Cidr}");
-                    }
+                    if (!IpRange.TryParse(except, out var inner)) problems.Add($"{at}.ipBlock.except[{j}]: '{except}' is not a CIDR");
+                    else if (!cidr.Covers(inner)) problems.Add($"{at}.ipBlock.except[{j}]: '{except}' is not inside {peer.IpBlock.Cidr}");
                 }
             }
             CheckSelector(peer.PodSelector, $"{at}.podSelector", problems);
