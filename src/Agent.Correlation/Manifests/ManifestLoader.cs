@@ -156,29 +156,28 @@ public static partial class ManifestLoader
             return;
         }
 
-        string yaml = Serialize(map);
         try
         {
             switch ((apiVersion, kind))
             {
                 case ("v1", "Namespace"):
-                    builder.Add(ClusterObjectConverter.ToNamespace(KubernetesYaml.Deserialize<V1Namespace>(yaml)));
+                    builder.Add(ClusterObjectConverter.ToNamespace(Deserialize<V1Namespace>(map)));
                     break;
                 case ("v1", "Pod"):
-                    builder.Add(ClusterObjectConverter.ToPod(KubernetesYaml.Deserialize<V1Pod>(yaml)));
+                    builder.Add(ClusterObjectConverter.ToPod(Deserialize<V1Pod>(map)));
                     break;
                 case ("v1", "Service"):
-                    builder.Add(ClusterObjectConverter.ToService(KubernetesYaml.Deserialize<V1Service>(yaml)));
+                    builder.Add(ClusterObjectConverter.ToService(Deserialize<V1Service>(map)));
                     break;
                 case ("v1", "Node"):
-                    builder.Add(ClusterObjectConverter.ToNode(KubernetesYaml.Deserialize<V1Node>(yaml)));
+                    builder.Add(ClusterObjectConverter.ToNode(Deserialize<V1Node>(map)));
                     break;
                 case ("discovery.k8s.io/v1", "EndpointSlice"):
-                    builder.Add(ClusterObjectConverter.ToEndpointSlice(KubernetesYaml.Deserialize<V1EndpointSlice>(yaml)));
+                    builder.Add(ClusterObjectConverter.ToEndpointSlice(Deserialize<V1EndpointSlice>(map)));
                     break;
                 case ("networking.k8s.io/v1", "NetworkPolicy"):
                     {
-                        var policy = KubernetesYaml.Deserialize<V1NetworkPolicy>(yaml);
+                        var policy = Deserialize<V1NetworkPolicy>(map);
                         if (string.IsNullOrEmpty(policy.Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
                         policy.Metadata.NamespaceProperty ??= "default";
                         var problems = Policy.PolicyValidator.Validate(policy);
@@ -195,7 +194,7 @@ public static partial class ManifestLoader
                     break;
             }
         }
-        catch (Exception e) when (e is InvalidDataException or YamlDotNet.Core.YamlException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or YamlDotNet.Core.YamlException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
         {
             errors.Add(new ManifestError(file, line, objectName, Describe(e)));
         }
@@ -213,6 +212,91 @@ public static partial class ManifestLoader
 
     private static string? Scalar(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar && !string.IsNullOrEmpty(scalar.Value) ? scalar.Value : null;
+
+    /// <summary>
+    /// Reads a document into KubernetesClient's typed model. The YAML tree is written as JSON for KubernetesJson, whose
+    /// first use costs about half of KubernetesYaml's; a document that JSON typing cannot read (a number where the
+    /// model wants a string, YAML 1.1 booleans) goes through KubernetesYaml, which reads YAML scalars as YAML does.
+    /// </summary>
+    private static T Deserialize<T>(YamlMappingNode map)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            WriteJson(writer, map);
+        }
+        try
+        {
+            return KubernetesJson.Deserialize<T>(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return KubernetesYaml.Deserialize<T>(Serialize(map));
+        }
+    }
+
+    private static void WriteJson(System.Text.Json.Utf8JsonWriter writer, YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlMappingNode mapping:
+                writer.WriteStartObject();
+                foreach (var (key, value) in mapping.Children)
+                {
+                    writer.WritePropertyName(key is YamlScalarNode { Value: { } name } ? name : key.ToString());
+                    WriteJson(writer, value);
+                }
+                writer.WriteEndObject();
+                break;
+            case YamlSequenceNode sequence:
+                writer.WriteStartArray();
+                foreach (var item in sequence) WriteJson(writer, item);
+                writer.WriteEndArray();
+                break;
+            case YamlScalarNode scalar:
+                WriteScalar(writer, scalar);
+                break;
+            default:
+                writer.WriteNullValue();
+                break;
+        }
+    }
+
+    /// <summary>Plain scalars are typed by the YAML 1.2 core schema (null, booleans, numbers); quoted ones are strings.</summary>
+    private static void WriteScalar(System.Text.Json.Utf8JsonWriter writer, YamlScalarNode scalar)
+    {
+        string? value = scalar.Value;
+        if (scalar.Style is not YamlDotNet.Core.ScalarStyle.Plain)
+        {
+            writer.WriteStringValue(value ?? "");
+            return;
+        }
+        switch (value)
+        {
+            case null or "" or "~" or "null" or "Null" or "NULL":
+                writer.WriteNullValue();
+                return;
+            case "true" or "True" or "TRUE":
+                writer.WriteBooleanValue(true);
+                return;
+            case "false" or "False" or "FALSE":
+                writer.WriteBooleanValue(false);
+                return;
+        }
+        if (long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long integer))
+        {
+            writer.WriteNumberValue(integer);
+        }
+        else if (value.AsSpan().ContainsAnyInRange('0', '9') && !value.Contains("0x", StringComparison.OrdinalIgnoreCase)
+            && double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double real) && double.IsFinite(real))
+        {
+            writer.WriteNumberValue(real);
+        }
+        else
+        {
+            writer.WriteStringValue(value);
+        }
+    }
 
     private static string Serialize(YamlNode node)
     {
