@@ -123,7 +123,7 @@ internal static class ReplayCommand
         stopwatch.Stop();
 
         foreach (var error in source.FileErrors) stderr.WriteLine("tripline replay: " + error.Message);
-        summaryOut.Write(summary.Render(source.Counters, pipeline.Table.Stats, stopwatch.Elapsed, options.Pcaps.Length, []));
+        summaryOut.Write(summary.Render(source.Counters, pipeline.Table.Stats, stopwatch.Elapsed, options.Pcaps.Length));
         if (flowLog is { RecordsLost: > 0 })
         {
             stderr.WriteLine($"tripline replay: {flowLog.RecordsLost} flow-log records could not be written: {flowLog.LastError}");

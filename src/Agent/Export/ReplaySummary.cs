@@ -54,7 +54,7 @@ internal sealed class ReplaySummary : IFlowExporter
     {
     }
 
-    public string Render(CaptureCounters capture, FlowTableStats table, TimeSpan elapsed, int files, IReadOnlyList<string> fileErrors)
+    public string Render(CaptureCounters capture, FlowTableStats table, TimeSpan elapsed, int files)
     {
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -79,7 +79,6 @@ internal sealed class ReplaySummary : IFlowExporter
             text.AppendLine("  denied flows (first ten):");
             foreach (string example in _deniedExamples) text.AppendLine("    " + example);
         }
-        foreach (string error in fileErrors) text.AppendLine("  error: " + error);
         // The whole process, start-up and manifests included: a steady packet path adds nothing here.
         text.AppendLine(inv, $"  memory    {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):F1} MiB allocated, GC collections gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}");
         return text.ToString();

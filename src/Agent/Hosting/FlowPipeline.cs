@@ -85,8 +85,6 @@ internal sealed class FlowPipeline : IFlowEventSink
         return hash;
     }
 
-    public ChannelWriter<PacketBatch> Input => _input;
-
     /// <summary>
     /// The channel's writer, which also wakes the flow-table thread: it blocks on an event rather than awaiting the
     /// channel, because a continuation per batch keeps thread-pool workers spinning between batches.
@@ -109,8 +107,6 @@ internal sealed class FlowPipeline : IFlowEventSink
             return completed;
         }
     }
-
-    public PacketBatchPool Pool => _pool;
 
     /// <summary>Runs a finite source to its end: every flow ends with <c>eof</c> at its last packet.</summary>
     public void RunToEnd(CancellationToken cancellationToken)
