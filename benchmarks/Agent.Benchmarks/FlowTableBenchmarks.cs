@@ -48,7 +48,8 @@ public class FlowTableBenchmarks
         Run();
     }
 
-    [Benchmark(OperationsPerInvoke = Packets)]
+    /// <summary>One packet at a time: every slot is a miss taken in turn.</summary>
+    [Benchmark(OperationsPerInvoke = Packets, Baseline = true)]
     public int Run()
     {
         var table = _table;
@@ -56,4 +57,16 @@ public class FlowTableBenchmarks
         for (int i = 0; i < packets.Length; i++) table.Add(ref packets[i]);
         return table.Count;
     }
+
+    /// <summary>In batches of 512, as the flow-table thread receives them: the slots of packets ahead are prefetched.</summary>
+    [Benchmark(OperationsPerInvoke = Packets)]
+    public int RunBatched()
+    {
+        var table = _table;
+        var packets = _packets.AsSpan();
+        for (int i = 0; i < packets.Length; i += BatchSize) table.Add(packets.Slice(i, Math.Min(BatchSize, packets.Length - i)));
+        return table.Count;
+    }
+
+    private const int BatchSize = 512;
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using Tripline.Capture.Parsing;
 
 namespace Tripline.Capture.Flows;
@@ -47,7 +48,7 @@ public sealed class FlowTable
         _maxFlows = options.MaxFlows;
         // Load factor at most one half keeps linear-probe chains short.
         int capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
-        _slots = new FlowEntry[capacity];
+        _slots = HugePageArray.Allocate<FlowEntry>(capacity);
         _occupied = new ulong[Math.Max(1, capacity / 64)];
         _tags = new uint[capacity];
         _mask = capacity - 1;
@@ -119,6 +120,41 @@ public sealed class FlowTable
         }
         Insert(slot, hash, ref packet);
         return true;
+    }
+
+    /// <summary>
+    /// Accounts a batch of parsed packets, as <see cref="Add(ref PacketHeaders)"/> does one by one, while the slots of
+    /// the packets a few places ahead are prefetched: with thousands of live flows nearly every packet's slot is a
+    /// cache miss, and overlapping those misses rather than taking them in turn is most of the table's speed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Add(Span<PacketHeaders> packets)
+    {
+        const int Ahead = 8;
+        int count = packets.Length;
+        for (int i = 0; i < Math.Min(Ahead, count); i++) Prefetch(in packets[i]);
+        for (int i = 0; i < count; i++)
+        {
+            if (i + Ahead < count) Prefetch(in packets[i + Ahead]);
+            Add(ref packets[i]);
+        }
+    }
+
+    // The key and the fields a packet updates lead FlowEntry (up to BytesReceived).
+    private const int HotBytes = 104;
+
+    /// <summary>Starts loading the hash tag and the hot part of the slot where a packet's flow most likely lives.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void Prefetch(in PacketHeaders packet)
+    {
+        if (!Sse.IsSupported) return;
+        int slot = (int)(HashOf(in packet) & (uint)_mask);
+        // A prefetch never faults, so an address made stale by the GC moving the array costs nothing but the hint.
+        Sse.Prefetch0(Unsafe.AsPointer(ref _tags[slot]));
+        byte* entry = (byte*)Unsafe.AsPointer(ref _slots[slot]);
+        Sse.Prefetch0(entry);
+        Sse.Prefetch0(entry + 64);
+        Sse.Prefetch0(entry + HotBytes - 1);
     }
 
     /// <summary>Moves the table's clock forward without a packet (live capture on a quiet node) and sweeps if due.</summary>

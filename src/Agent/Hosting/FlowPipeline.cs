@@ -246,8 +246,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Consume(PacketBatch batch)
     {
-        var items = batch.Items;
-        for (int i = 0; i < batch.Count; i++) Table.Add(ref items[i]);
+        Table.Add(batch.Items.AsSpan(0, batch.Count));
         _pool.Return(batch);
     }
 

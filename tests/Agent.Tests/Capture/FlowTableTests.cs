@@ -293,32 +293,41 @@ public sealed class FlowTableTests
         Assert.Equal(1, table.Stats.UnmatchedFragments);
     }
 
-    [Fact]
-    public void Add_RandomTraffic_CountsEveryPacketInExactlyOneFlow()
-    {
-        // Few hosts and ports so that flows collide, reuse ports, close, idle out and get evicted.
-        var packet = Gen.Select(Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[0, 2], Gen.Int[0, 2], Gen.Int[0, 2], Gen.Byte, Gen.Int[0, 40_000], Gen.Int[0, 2])
+    // Few hosts and ports so that flows collide, reuse ports, close, idle out and get evicted.
+    private static readonly Gen<(string Source, string Destination, ushort SourcePort, ushort DestinationPort, byte Protocol, TcpFlags Flags, int GapMs, int Iface)> RandomPacket =
+        Gen.Select(Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[0, 2], Gen.Int[0, 2], Gen.Int[0, 2], Gen.Byte, Gen.Int[0, 40_000], Gen.Int[0, 2])
             .Select(t =>
             {
                 var (a, b, pa, pb, proto, flags, gapMs, iface) = t;
                 byte protocol = proto switch { 0 => IpProtocol.Tcp, 1 => IpProtocol.Udp, _ => IpProtocol.Icmp };
                 return (Source: $"10.0.0.{a}", Destination: $"10.0.1.{b}", SourcePort: (ushort)(1000 + pa), DestinationPort: (ushort)(80 + pb), Protocol: protocol, Flags: (TcpFlags)flags, GapMs: gapMs, Iface: iface);
             });
-        packet.Array[1, 400].Sample(packets =>
+
+    private static PacketHeaders[] Build((string Source, string Destination, ushort SourcePort, ushort DestinationPort, byte Protocol, TcpFlags Flags, int GapMs, int Iface)[] packets)
+    {
+        var headers = new PacketHeaders[packets.Length];
+        long t = T0;
+        for (int i = 0; i < packets.Length; i++)
+        {
+            var p = packets[i];
+            t += p.GapMs * 1_000_000L;
+            headers[i] = p.Protocol switch
+            {
+                IpProtocol.Tcp => Tcp(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Flags, t, 100, p.Iface),
+                IpProtocol.Udp => Udp(p.Source, p.SourcePort, p.Destination, p.DestinationPort, t, 100, p.Iface),
+                _ => Echo(p.Source, p.Destination, p.SourcePort, reply: ((byte)p.Flags & 1) == 1, t, 100) with { InterfaceIndex = p.Iface },
+            };
+        }
+        return headers;
+    }
+
+    [Fact]
+    public void Add_RandomTraffic_CountsEveryPacketInExactlyOneFlow()
+    {
+        RandomPacket.Array[1, 400].Sample(packets =>
         {
             var (table, sink) = NewTable(new FlowTableOptions { MaxFlows = 16, UpdateInterval = TimeSpan.FromSeconds(20) });
-            long t = T0;
-            foreach (var p in packets)
-            {
-                t += p.GapMs * 1_000_000L;
-                PacketHeaders h = p.Protocol switch
-                {
-                    IpProtocol.Tcp => Tcp(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Flags, t, 100, p.Iface),
-                    IpProtocol.Udp => Udp(p.Source, p.SourcePort, p.Destination, p.DestinationPort, t, 100, p.Iface),
-                    _ => Echo(p.Source, p.Destination, p.SourcePort, reply: ((byte)p.Flags & 1) == 1, t, 100) with { InterfaceIndex = p.Iface },
-                };
-                Add(table, h);
-            }
+            foreach (var h in Build(packets)) Add(table, h);
             table.EndAll(FlowEndReason.Eof);
 
             ulong counted = 0;
@@ -333,5 +342,28 @@ public sealed class FlowTableTests
             Assert.Equal(table.Stats.Packets, (long)counted);
             Assert.Equal(0, table.Count);
         }, iter: 300);
+    }
+
+    [Fact]
+    public void AddBatch_RandomTraffic_SameEventsAsOneByOne()
+    {
+        // The batch path prefetches ahead but must account exactly as the packet-by-packet path does, batch edges included.
+        Gen.Select(RandomPacket.Array[1, 400], Gen.Int[1, 64]).Sample((packets, batchSize) =>
+        {
+            var one = NewTable(new FlowTableOptions { MaxFlows = 16 });
+            var batched = NewTable(new FlowTableOptions { MaxFlows = 16 });
+            var headers = Build(packets);
+            foreach (var h in headers) Add(one.Table, h);
+            var copy = (PacketHeaders[])headers.Clone();
+            for (int i = 0; i < copy.Length; i += batchSize) batched.Table.Add(copy.AsSpan(i, Math.Min(batchSize, copy.Length - i)));
+            one.Table.EndAll(FlowEndReason.Eof);
+            batched.Table.EndAll(FlowEndReason.Eof);
+
+            static object Seen((FlowEventKind Kind, long TimeNs, FlowEntry Flow) e) => (e.Kind, e.TimeNs, e.Flow.Id, e.Flow.Source, e.Flow.Destination, e.Flow.SourcePort,
+                e.Flow.DestinationPort, e.Flow.PacketsSent, e.Flow.PacketsReceived, e.Flow.BytesSent, e.Flow.BytesReceived, e.Flow.Orientation, e.Flow.EndReason);
+            Assert.Equal(one.Sink.Events.Select(Seen), batched.Sink.Events.Select(Seen));
+            Assert.NotEmpty(one.Sink.Events);
+            Assert.Equal(one.Table.Stats.Packets, batched.Table.Stats.Packets);
+        }, iter: 200);
     }
 }
