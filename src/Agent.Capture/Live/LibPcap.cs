@@ -20,6 +20,8 @@ internal static unsafe partial class LibPcap
     private static delegate* unmanaged<IntPtr, int> _getSelectableFd;
     private static delegate* unmanaged<IntPtr, int, int> _setDatalink;
     private static delegate* unmanaged<IntPtr, int> _datalink;
+    private static delegate* unmanaged<IntPtr, int, delegate* unmanaged<IntPtr, IntPtr, IntPtr, void>, IntPtr, int> _dispatch;
+    private static delegate* unmanaged<IntPtr, void> _breakloop;
 
     /// <summary>Loads libpcap once; false (with the message to show) when it is not installed.</summary>
     public static bool TryLoad(out string? error)
@@ -36,8 +38,12 @@ internal static unsafe partial class LibPcap
                 if (!NativeLibrary.TryLoad(name, out var handle)) continue;
                 if (NativeLibrary.TryGetExport(handle, "pcap_get_selectable_fd", out var fd)
                     && NativeLibrary.TryGetExport(handle, "pcap_set_datalink", out var set)
-                    && NativeLibrary.TryGetExport(handle, "pcap_datalink", out var get))
+                    && NativeLibrary.TryGetExport(handle, "pcap_datalink", out var get)
+                    && NativeLibrary.TryGetExport(handle, "pcap_dispatch", out var dispatch)
+                    && NativeLibrary.TryGetExport(handle, "pcap_breakloop", out var breakloop))
                 {
+                    _dispatch = (delegate* unmanaged<IntPtr, int, delegate* unmanaged<IntPtr, IntPtr, IntPtr, void>, IntPtr, int>)dispatch;
+                    _breakloop = (delegate* unmanaged<IntPtr, void>)breakloop;
                     _getSelectableFd = (delegate* unmanaged<IntPtr, int>)fd;
                     _setDatalink = (delegate* unmanaged<IntPtr, int, int>)set;
                     _datalink = (delegate* unmanaged<IntPtr, int>)get;
@@ -56,6 +62,29 @@ internal static unsafe partial class LibPcap
     public static int Datalink(SafeHandle pcap) => With(pcap, static h => _datalink(h));
 
     public static int SetDatalink(SafeHandle pcap, int dlt) => With(pcap, h => _setDatalink(h, dlt));
+
+    /// <summary>
+    /// <c>pcap_dispatch</c>: hands up to <paramref name="count"/> packets that the kernel already delivered to
+    /// <paramref name="callback"/>, one native call for the lot (the ring's packets are walked in C, the callback
+    /// reads each in place). Answers the number handled, 0 when none was waiting, -1 on error, -2 after
+    /// <see cref="BreakLoop"/>.
+    /// </summary>
+    public static int Dispatch(SafeHandle pcap, int count, delegate* unmanaged<IntPtr, IntPtr, IntPtr, void> callback, IntPtr user)
+    {
+        bool added = false;
+        try
+        {
+            pcap.DangerousAddRef(ref added);
+            return _dispatch(pcap.DangerousGetHandle(), count, callback, user);
+        }
+        finally
+        {
+            if (added) pcap.DangerousRelease();
+        }
+    }
+
+    /// <summary><c>pcap_breakloop</c>, from inside a callback: the dispatch returns -2 after the current packet.</summary>
+    public static void BreakLoop(IntPtr pcap) => _breakloop(pcap);
 
     private static int With(SafeHandle pcap, Func<IntPtr, int> call)
     {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -11,10 +12,11 @@ namespace Tripline.Capture.Live;
 
 /// <summary>
 /// Captures on the node's CNI interfaces with libpcap (through SharpPcap). One thread serves every interface: the
-/// handles are non-blocking and the thread sleeps in <c>poll()</c> over all their descriptors, reads whatever the
-/// kernel handed over with <c>pcap_next_ex</c> (no copy, no allocation: SharpPcap's <c>GetNextPacket</c> allocates
-/// a header object and a poll array per packet), parses in place into pooled batches and hands them to the flow
-/// table without ever waiting: a full queue is a counted loss. Interfaces are listed again every
+/// handles are non-blocking and the thread sleeps in <c>poll()</c> over all their descriptors, then hands whatever
+/// the kernel delivered to one <c>pcap_dispatch</c> call per device, whose callback parses each packet in place
+/// (no copy, no allocation: SharpPcap's <c>GetNextPacket</c> allocates a header object and a poll array per
+/// packet, and even its pointer-only read costs a native call and a handle reference count per packet) into
+/// pooled batches that go to the flow table without ever waiting: a full queue is a counted loss. Interfaces are listed again every
 /// <see cref="LiveCaptureOptions.RescanInterval"/>, so veths of new pods are captured and vanished ones released.
 /// </summary>
 /// <remarks>
@@ -42,6 +44,15 @@ public sealed partial class LiveCaptureSource : IPacketSource
     private LibPcap.PollFd[] _pollFds = [];
     private bool[] _wantedIndex = [];
     private string? _lastReason = "";
+
+    // The dispatch in progress (capture thread only): the callback reaches them through the GC handle it is given.
+    private PacketBatch _batch = null!;
+    private ChannelWriter<PacketBatch>? _output;
+    private PacketBatchPool? _pool;
+    private LiveDevice? _current;
+    private long _scale;
+    private bool _cooked;
+    private Exception? _callbackFailure;
 
     private volatile InterfaceStatistics[] _statistics = [];
     private volatile string? _notReadyReason = "capture is starting";
@@ -79,7 +90,10 @@ public sealed partial class LiveCaptureSource : IPacketSource
         long rescanMs = (long)_options.RescanInterval.TotalMilliseconds;
         long handoffMs = Math.Max(1, (long)_options.HandoffDelay.TotalMilliseconds);
         long nextRescan = 0;
-        PacketBatch batch = pool.Rent();
+        _output = output;
+        _pool = pool;
+        _batch = pool.Rent();
+        var self = GCHandle.Alloc(this);
         long batchSince = 0;
         try
         {
@@ -92,7 +106,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     nextRescan = now + rescanMs;
                 }
                 int timeout = (int)Math.Clamp(nextRescan - now, 0, IdlePollMs);
-                if (batch.Count > 0) timeout = (int)Math.Clamp(batchSince + handoffMs - now, 0, timeout);
+                if (_batch.Count > 0) timeout = (int)Math.Clamp(batchSince + handoffMs - now, 0, timeout);
 
                 if (_devices.Count == 0)
                 {
@@ -105,25 +119,26 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     for (int i = 0; i < _devices.Count; i++)
                     {
                         if (_pollFds[i].Revents == 0) continue;
-                        int before = batch.Count;
+                        int before = _batch.Count;
                         var device = _devices[i];
-                        Drain(device, ref batch, output, pool);
-                        if (before == 0 && batch.Count > 0) batchSince = Environment.TickCount64;
+                        Drain(device, GCHandle.ToIntPtr(self));
+                        if (before == 0 && _batch.Count > 0) batchSince = Environment.TickCount64;
                         // A failed handle polls as ready forever: release it now rather than spin until the next rescan.
                         if (device.Failure is not null) nextRescan = 0;
                     }
                 }
-                if (batch.Count > 0 && Environment.TickCount64 - batchSince >= handoffMs)
+                if (_batch.Count > 0 && Environment.TickCount64 - batchSince >= handoffMs)
                 {
-                    Handoff(ref batch, output, pool);
+                    Handoff();
                 }
             }
         }
         finally
         {
             // Shutdown: what was read goes to the flow table, which ends every flow after draining the queue.
-            if (batch.Count > 0) Handoff(ref batch, output, pool);
-            pool.Return(batch);
+            if (_batch.Count > 0) Handoff();
+            pool.Return(_batch);
+            self.Free();
             foreach (var device in _devices) Release(device, "capture stopped");
             _devices.Clear();
             PublishStatistics();
@@ -141,69 +156,92 @@ public sealed partial class LiveCaptureSource : IPacketSource
     }
 
     /// <summary>Reads everything the kernel has handed over on one device, up to a budget so no device starves the others.</summary>
-    private unsafe void Drain(LiveDevice device, ref PacketBatch batch, ChannelWriter<PacketBatch> output, PacketBatchPool pool)
+    private unsafe void Drain(LiveDevice device, IntPtr self)
     {
-        var pcap = device.Pcap;
-        var link = device.LinkType;
-        int index = device.Index;
-        bool cooked = _options.UseAnyDevice;
-        long scale = device.Nanoseconds ? 1 : 1000;
-        IntPtr header = IntPtr.Zero, data = IntPtr.Zero;
-        for (int n = 0; n < DrainBudget; n++)
+        _current = device;
+        _scale = device.Nanoseconds ? 1 : 1000;
+        _cooked = _options.UseAnyDevice;
+        int result = LibPcap.Dispatch(device.Pcap.Handle, DrainBudget, &OnPacket, self);
+        _current = null;
+        if (_callbackFailure is { } failure)
         {
-            int result = pcap.GetNextPacketPointers(ref header, ref data);
-            if (result != 1)
-            {
-                if (result < 0) device.Failure = result == -1 ? pcap.LastError : "read ended (" + result + ")";
-                return;
-            }
-            // struct pcap_pkthdr on LP64 Linux: timeval (two longs), caplen, len.
-            byte* h = (byte*)header;
-            long seconds = *(long*)h;
-            long fraction = *(long*)(h + 8);
-            int captured = (int)*(uint*)(h + 16);
-            int wire = (int)*(uint*)(h + 20);
-            Counters.Frames++;
-            device.Packets++;
-            device.Bytes += wire;
-
-            ref PacketHeaders headers = ref batch.Next;
-            headers.TimestampNs = seconds * 1_000_000_000 + fraction * scale;
-            headers.WireLength = wire;
-            headers.InterfaceIndex = index;
-            ParseStatus status = PacketParser.TryParse(new ReadOnlySpan<byte>((void*)data, captured), link, ref headers);
-            if (status != ParseStatus.Ok)
-            {
-                Counters.Count(status);
-                continue;
-            }
-            if (cooked)
-            {
-                // The any device sees every interface: keep those that match the globs.
-                int ifindex = headers.InterfaceIndex;
-                var wanted = _wantedIndex;
-                if ((uint)ifindex >= (uint)wanted.Length || !wanted[ifindex])
-                {
-                    _otherInterfacePackets++;
-                    continue;
-                }
-            }
-            batch.Commit();
-            if (batch.IsFull) Handoff(ref batch, output, pool);
+            // Cannot happen short of a bug: an exception must not unwind through libpcap's frames, so it stops here.
+            _callbackFailure = null;
+            device.Failure = "packet callback failed: " + failure.Message;
+            Counters.CaptureErrors++;
+        }
+        else if (result < 0)
+        {
+            device.Failure = result == -1 ? device.Pcap.LastError : "read ended (" + result + ")";
         }
     }
 
-    private void Handoff(ref PacketBatch batch, ChannelWriter<PacketBatch> output, PacketBatchPool pool)
+    [UnmanagedCallersOnly]
+    private static void OnPacket(IntPtr self, IntPtr header, IntPtr data)
     {
-        if (output.TryWrite(batch))
+        var source = (LiveCaptureSource)GCHandle.FromIntPtr(self).Target!;
+        try
         {
-            batch = pool.Rent();
+            source.Accept(header, data);
+        }
+        catch (Exception e)
+        {
+            source._callbackFailure = e;
+            if (source._current is { } device) LibPcap.BreakLoop(device.Pcap.Handle.DangerousGetHandle());
+        }
+    }
+
+    /// <summary>One packet, read in place inside the dispatch: counted, parsed into the batch, the batch handed over when full.</summary>
+    private unsafe void Accept(IntPtr header, IntPtr data)
+    {
+        var device = _current!;
+        // struct pcap_pkthdr on LP64 Linux: timeval (two longs), caplen, len.
+        byte* h = (byte*)header;
+        long seconds = *(long*)h;
+        long fraction = *(long*)(h + 8);
+        int captured = (int)*(uint*)(h + 16);
+        int wire = (int)*(uint*)(h + 20);
+        Counters.Frames++;
+        device.Packets++;
+        device.Bytes += wire;
+
+        var batch = _batch;
+        ref PacketHeaders headers = ref batch.Next;
+        headers.TimestampNs = seconds * 1_000_000_000 + fraction * _scale;
+        headers.WireLength = wire;
+        headers.InterfaceIndex = device.Index;
+        ParseStatus status = PacketParser.TryParse(new ReadOnlySpan<byte>((void*)data, captured), device.LinkType, ref headers);
+        if (status != ParseStatus.Ok)
+        {
+            Counters.Count(status);
+            return;
+        }
+        if (_cooked)
+        {
+            // The any device sees every interface: keep those that match the globs.
+            int ifindex = headers.InterfaceIndex;
+            var wanted = _wantedIndex;
+            if ((uint)ifindex >= (uint)wanted.Length || !wanted[ifindex])
+            {
+                _otherInterfacePackets++;
+                return;
+            }
+        }
+        batch.Commit();
+        if (batch.IsFull) Handoff();
+    }
+
+    private void Handoff()
+    {
+        if (_output!.TryWrite(_batch))
+        {
+            _batch = _pool!.Rent();
         }
         else
         {
             // Never wait for the flow table: waiting would fill the kernel ring and lose packets uncounted there.
-            Counters.QueueDroppedPackets += batch.Count;
-            batch.Count = 0;
+            Counters.QueueDroppedPackets += _batch.Count;
+            _batch.Count = 0;
         }
     }
 
