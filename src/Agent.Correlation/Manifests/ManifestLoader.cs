@@ -214,9 +214,10 @@ public static partial class ManifestLoader
         map.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar && !string.IsNullOrEmpty(scalar.Value) ? scalar.Value : null;
 
     /// <summary>
-    /// Reads a document into KubernetesClient's typed model. The YAML tree is written as JSON for KubernetesJson, whose
-    /// first use costs about half of KubernetesYaml's; a document that JSON typing cannot read (a number where the
-    /// model wants a string, YAML 1.1 booleans) goes through KubernetesYaml, which reads YAML scalars as YAML does.
+    /// Reads a document into KubernetesClient's typed model. The YAML tree is written as JSON and read with the
+    /// metadata generated at build time (<see cref="ManifestJsonContext"/>: KubernetesJson's options, none of its
+    /// start-up); a document that JSON typing cannot read (a number where the model wants a string, YAML 1.1
+    /// booleans) goes through KubernetesYaml, which reads YAML scalars as YAML does.
     /// </summary>
     private static T Deserialize<T>(YamlMappingNode map)
     {
@@ -227,7 +228,8 @@ public static partial class ManifestLoader
         }
         try
         {
-            return KubernetesJson.Deserialize<T>(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+            var info = (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)ManifestJsonContext.Default.GetTypeInfo(typeof(T))!;
+            return System.Text.Json.JsonSerializer.Deserialize(buffer.WrittenSpan, info)!;
         }
         catch (System.Text.Json.JsonException)
         {
