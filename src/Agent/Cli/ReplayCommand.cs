@@ -69,8 +69,8 @@ internal static class ReplayCommand
             return ExitCodes.BadUsage;
         }
 
-        var loaded = ManifestLoader.Load(options.Manifests);
-        foreach (var error in loaded.Errors) stderr.WriteLine("tripline replay: manifest error: " + error);
+        // Manifests load on the thread pool while packets are read; verdicts wait for them (FlowPipeline.RunToEnd).
+        var manifests = ManifestClusterSource.StartLoading(options.Manifests);
 
         bool logToStdout = options.FlowLog == "-";
         TextWriter summaryOut = logToStdout ? stderr : stdout;
@@ -96,7 +96,7 @@ internal static class ReplayCommand
         var summary = new ReplaySummary();
         exporters.Add(summary);
 
-        using var cluster = new ClusterState(new ManifestClusterSource(loaded));
+        using var cluster = new ClusterState(manifests);
         var source = new PcapFileSource(options.Pcaps);
         var pipeline = new FlowPipeline(source, cluster, tableOptions, exporters, options.Node);
 
@@ -122,6 +122,16 @@ internal static class ReplayCommand
         }
         stopwatch.Stop();
 
+        if (manifests.Loading.IsFaulted)
+        {
+            stderr.WriteLine("tripline replay: cannot load manifests: " + manifests.Loading.Exception!.GetBaseException().Message);
+            return ExitCodes.RuntimeFailure;
+        }
+        // Still loading only when the replay was interrupted; its verdicts were then held back, not judged partially.
+        if (manifests.Loading.IsCompletedSuccessfully)
+        {
+            foreach (var error in manifests.Loading.Result.Errors) stderr.WriteLine("tripline replay: manifest error: " + error);
+        }
         foreach (var error in source.FileErrors) stderr.WriteLine("tripline replay: " + error.Message);
         summaryOut.Write(summary.Render(source.Counters, pipeline.Table.Stats, stopwatch.Elapsed, options.Pcaps.Length));
         if (flowLog is { RecordsLost: > 0 })

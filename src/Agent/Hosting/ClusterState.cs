@@ -11,11 +11,32 @@ internal sealed class ClusterState : IDisposable
     private readonly IClusterSource _source;
     private ClusterModel _model;
 
+    private readonly ManualResetEventSlim _synced = new(false);
+
     public ClusterState(IClusterSource source)
     {
         _source = source;
-        _model = source.IsSynced || source.Current.Version > 0 ? ClusterModel.Build(source.Current, source.IsSynced) : ClusterModel.Empty;
+        _model = ClusterModel.Empty;
+        // Subscribed before the first read, so that a snapshot landing in between is not missed.
         source.SnapshotChanged += OnSnapshot;
+        if (source.IsSynced || source.Current.Version > 0) OnSnapshot(source.Current);
+    }
+
+    /// <summary>
+    /// Blocks until a synced model is published (a finite replay judges nothing against a partial cluster); false
+    /// if cancelled first.
+    /// </summary>
+    public bool WaitUntilSynced(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _synced.Wait(cancellationToken);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
     }
 
     public ClusterModel Current => Volatile.Read(ref _model);
@@ -37,6 +58,7 @@ internal sealed class ClusterState : IDisposable
             var seen = Interlocked.CompareExchange(ref _model, model, previous);
             if (ReferenceEquals(seen, previous))
             {
+                if (model.IsSynced) _synced.Set();
                 Interlocked.Increment(ref Rebuilds);
                 ModelChanged?.Invoke(model);
                 return;
@@ -45,5 +67,6 @@ internal sealed class ClusterState : IDisposable
         }
     }
 
+    // The event is not disposed: a late snapshot may still set it, and it holds no kernel handle unless waited on by handle.
     public void Dispose() => _source.SnapshotChanged -= OnSnapshot;
 }

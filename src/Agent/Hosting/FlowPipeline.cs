@@ -24,6 +24,9 @@ internal sealed class FlowPipeline : IFlowEventSink
 
     private readonly IPacketSource _source;
     private readonly ClusterState _cluster;
+    private readonly ClusterServerPortHint _hint;
+    // Set by RunToEnd: verdicts wait for a synced cluster however long that takes.
+    private CancellationToken? _holdUntilSynced;
     private readonly IReadOnlyList<IFlowExporter> _exporters;
     private readonly FlowContext _context;
     private readonly Channel<PacketBatch> _channel;
@@ -69,7 +72,13 @@ internal sealed class FlowPipeline : IFlowEventSink
         });
         for (int i = 0; i < EventChannelCapacity + 2; i++) _freeEvents.Enqueue(new EventBatch());
         _pendingEvents = RentEvents();
-        Table = new FlowTable(options, this, new ClusterServerPortHint(cluster), idSeed: StableHash(node));
+        // Deferred events are judged as soon as the cluster is whole, not at the export thread's next timeout.
+        cluster.ModelChanged += model =>
+        {
+            if (model.IsSynced) _eventsAvailable.Set();
+        };
+        _hint = new ClusterServerPortHint(cluster);
+        Table = new FlowTable(options, this, _hint, idSeed: StableHash(node));
     }
 
     public FlowTable Table { get; }
@@ -109,8 +118,14 @@ internal sealed class FlowPipeline : IFlowEventSink
     }
 
     /// <summary>Runs a finite source to its end: every flow ends with <c>eof</c> at its last packet.</summary>
+    /// <remarks>
+    /// A finite source has no live traffic to keep up with, so every verdict waits for the cluster state to be whole:
+    /// packets are read while manifests load, and nothing is judged against a partial cluster.
+    /// </remarks>
     public void RunToEnd(CancellationToken cancellationToken)
     {
+        _holdUntilSynced = cancellationToken;
+        _hint.HoldUntilSynced = cancellationToken;
         StartExport(Timeout.InfiniteTimeSpan);
         var producer = StartSource(cancellationToken);
         var reader = _channel.Reader;
@@ -331,7 +346,15 @@ internal sealed class FlowPipeline : IFlowEventSink
                 }
                 // Completion means the writer is done and everything was read: checked after the drain, not before.
                 bool finished = reader.Completion.IsCompleted;
-                if (deferred.Count > 0 && (model.IsSynced || finished || deferredEvents >= MaxDeferredEvents))
+                if (deferred.Count > 0 && !model.IsSynced && finished && _holdUntilSynced is { } hold)
+                {
+                    // A replay read to its end before its manifests finished loading: wait for them (or cancellation).
+                    _cluster.WaitUntilSynced(hold);
+                    model = _cluster.Current;
+                }
+                // A live source judges against what it has after a bounded wait; a finite one only against the whole.
+                bool release = model.IsSynced || finished || (_holdUntilSynced is null && deferredEvents >= MaxDeferredEvents);
+                if (deferred.Count > 0 && release)
                 {
                     while (deferred.TryDequeue(out var held)) Export(held, model);
                     deferredEvents = 0;
