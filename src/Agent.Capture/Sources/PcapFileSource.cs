@@ -106,12 +106,13 @@ public sealed class PcapFileSource : IPacketSource
 
     private static void Write(ChannelWriter<PacketBatch> output, PacketBatch batch, CancellationToken cancellationToken)
     {
-        // Replay loses nothing: wait for room, spinning then sleeping, without allocating a task per wait.
+        // Replay loses nothing: wait for room without allocating a task per wait, asleep when the writer allows it.
         var spin = new SpinWait();
         while (!output.TryWrite(batch))
         {
             cancellationToken.ThrowIfCancellationRequested();
-            spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
+            if (output is IBlockingBatchWriter blocking) blocking.WaitForRoom(cancellationToken);
+            else spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
         }
     }
 

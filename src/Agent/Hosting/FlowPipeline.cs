@@ -37,6 +37,9 @@ internal sealed class FlowPipeline : IFlowEventSink
     private readonly ManualResetEventSlim _eventsAvailable = new(false, spinCount: 1);
     // No spinning before blocking: between batches the wait is long, and spinning only burns the second core.
     private readonly ManualResetEventSlim _packetsAvailable = new(false, spinCount: 1);
+    // Set by the export thread when the flow table waits for room in the event channel.
+    private readonly ManualResetEventSlim _eventRoom = new(false, spinCount: 1);
+    private int _flowTableWaiting;
     private readonly SignallingWriter _input;
     private EventBatch _pendingEvents;
     private Thread? _exportThread;
@@ -63,7 +66,7 @@ internal sealed class FlowPipeline : IFlowEventSink
             SingleWriter = false,
         });
         _pool = new PacketBatchPool(ChannelCapacity + 4);
-        _input = new SignallingWriter(_channel.Writer, _packetsAvailable);
+        _input = new SignallingWriter(_channel, _packetsAvailable);
         _events = Channel.CreateBounded<EventBatch>(new BoundedChannelOptions(EventChannelCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -96,24 +99,51 @@ internal sealed class FlowPipeline : IFlowEventSink
 
     /// <summary>
     /// The channel's writer, which also wakes the flow-table thread: it blocks on an event rather than awaiting the
-    /// channel, because a continuation per batch keeps thread-pool workers spinning between batches.
+    /// channel, because a continuation per batch keeps thread-pool workers spinning between batches. A finite source
+    /// that finds the channel full sleeps until the flow table has read it down to half (<see cref="Read"/>).
     /// </summary>
-    private sealed class SignallingWriter(ChannelWriter<PacketBatch> inner, ManualResetEventSlim signal) : ChannelWriter<PacketBatch>
+    private sealed class SignallingWriter(Channel<PacketBatch> channel, ManualResetEventSlim signal) : ChannelWriter<PacketBatch>, IBlockingBatchWriter
     {
+        private readonly ManualResetEventSlim _room = new(false, spinCount: 1);
+        private int _producerWaiting;
+
         public override bool TryWrite(PacketBatch item)
         {
-            if (!inner.TryWrite(item)) return false;
+            if (!channel.Writer.TryWrite(item)) return false;
             signal.Set();
             return true;
         }
 
-        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => inner.WaitToWriteAsync(cancellationToken);
+        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => channel.Writer.WaitToWriteAsync(cancellationToken);
 
         public override bool TryComplete(Exception? error = null)
         {
-            bool completed = inner.TryComplete(error);
+            bool completed = channel.Writer.TryComplete(error);
             signal.Set();
             return completed;
+        }
+
+        public void WaitForRoom(CancellationToken cancellationToken)
+        {
+            _room.Reset();
+            Interlocked.Exchange(ref _producerWaiting, 1);
+            // Checked after announcing the wait (both sides take the channel's lock), so a read in between is not missed;
+            // the timeout re-checks in case the reader is gone.
+            while (channel.Reader.Count >= ChannelCapacity && !channel.Reader.Completion.IsCompleted)
+            {
+                _room.Wait(100, cancellationToken);
+            }
+            Volatile.Write(ref _producerWaiting, 0);
+        }
+
+        /// <summary>Called by the flow-table thread after each read: wakes a waiting source once there is room for half the channel.</summary>
+        public void Read()
+        {
+            if (Volatile.Read(ref _producerWaiting) != 0 && channel.Reader.Count <= ChannelCapacity / 2)
+            {
+                Volatile.Write(ref _producerWaiting, 0);
+                _room.Set();
+            }
         }
     }
 
@@ -129,18 +159,20 @@ internal sealed class FlowPipeline : IFlowEventSink
         StartExport(Timeout.InfiniteTimeSpan);
         var producer = StartSource(cancellationToken);
         var reader = _channel.Reader;
-        var spin = new SpinWait();
         while (true)
         {
-            if (reader.TryRead(out var batch))
-            {
-                Consume(batch);
-                spin.Reset();
-                continue;
-            }
+            // Reset before draining: a batch written after the drain sets the event again, so the wait cannot miss it.
+            _packetsAvailable.Reset();
+            while (reader.TryRead(out var batch)) Consume(batch);
             if (reader.Completion.IsCompleted) break;
-            if (cancellationToken.IsCancellationRequested) break;
-            spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
+            try
+            {
+                _packetsAvailable.Wait(250, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
         }
         producer.Join();
         Table.EndAll(cancellationToken.IsCancellationRequested ? FlowEndReason.Shutdown : FlowEndReason.Eof);
@@ -261,6 +293,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Consume(PacketBatch batch)
     {
+        _input.Read();
         Table.Add(batch.Items.AsSpan(0, batch.Count));
         _pool.Return(batch);
     }
@@ -287,8 +320,8 @@ internal sealed class FlowPipeline : IFlowEventSink
     {
         var batch = _pendingEvents;
         if (batch.Count == 0) return;
-        // Flow events are never dropped: when export lags, the flow table waits, and capture counts its own losses.
-        var spin = new SpinWait();
+        // Flow events are never dropped: when export lags, the flow table waits (asleep, woken by the export thread
+        // once it has drained the channel), and capture counts its own losses.
         while (!_events.Writer.TryWrite(batch))
         {
             if (_exportFailure is not null)
@@ -296,7 +329,10 @@ internal sealed class FlowPipeline : IFlowEventSink
                 batch.Count = 0;
                 return;
             }
-            spin.SpinOnce(sleep1Threshold: -1);
+            _eventRoom.Reset();
+            Interlocked.Exchange(ref _flowTableWaiting, 1);
+            if (_events.Reader.Count >= EventChannelCapacity && _exportFailure is null) _eventRoom.Wait(100);
+            Volatile.Write(ref _flowTableWaiting, 0);
         }
         _eventsAvailable.Set();
         _pendingEvents = RentEvents();
@@ -334,6 +370,8 @@ internal sealed class FlowPipeline : IFlowEventSink
                 var model = _cluster.Current;
                 while (reader.TryRead(out var batch))
                 {
+                    // A flow table waiting for room is woken once half the channel is free, not on every read.
+                    if (Volatile.Read(ref _flowTableWaiting) != 0 && reader.Count <= EventChannelCapacity / 2) _eventRoom.Set();
                     if (model.IsSynced && deferred.Count == 0)
                     {
                         Export(batch, model);
@@ -344,6 +382,7 @@ internal sealed class FlowPipeline : IFlowEventSink
                     deferred.Enqueue(batch);
                     deferredEvents += batch.Count;
                 }
+                if (Volatile.Read(ref _flowTableWaiting) != 0) _eventRoom.Set();
                 // Completion means the writer is done and everything was read: checked after the drain, not before.
                 bool finished = reader.Completion.IsCompleted;
                 if (deferred.Count > 0 && !model.IsSynced && finished && _holdUntilSynced is { } hold)
