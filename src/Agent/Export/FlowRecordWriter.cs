@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Tripline.Capture.Flows;
 using Tripline.Capture.Parsing;
@@ -151,11 +152,68 @@ internal static class FlowRecordWriter
         w.WriteEndObject();
     }
 
+    // What a record says about a pod, a Service, a node or a side of a verdict is the same in every record that
+    // names it: rendered once per object (and dropped with it when a new snapshot replaces it), then copied. Labels,
+    // names and policy lists otherwise cost most of a record's time in escaping checks and UTF-16 transcoding.
+    private static readonly ConditionalWeakTable<object, byte[]> Fragments = new();
+    private static readonly byte[] ExternalTail = Render(static w => w.WriteString(Kind, "external"));
+
+    [ThreadStatic]
+    private static byte[]? _scratch;
+
     private static void WriteEndpoint(Utf8JsonWriter w, JsonEncodedText name, IpAddress ip, int port, in ResolvedEndpoint endpoint)
     {
-        w.WriteStartObject(name);
-        WriteIp(w, Ip, ip);
-        if (port >= 0) w.WriteNumber(Port, port);
+        // {"ip":"…","port":n, then the cached rest of the object ("kind" onwards), then }.
+        byte[] tail = EndpointTail(endpoint);
+        int length = 64 + 16 + tail.Length + 1;
+        byte[] buffer = _scratch is { } scratch && scratch.Length >= length ? scratch : (_scratch = new byte[Math.Max(length, 4096)]);
+        Span<byte> into = buffer;
+        "{\"ip\":\""u8.CopyTo(into);
+        int n = 7;
+        Span<char> text = stackalloc char[64];
+        if (!ip.TryFormat(text, out int chars))
+        {
+            string formatted = ip.ToString();
+            formatted.CopyTo(text);
+            chars = formatted.Length;
+        }
+        n += System.Text.Encoding.ASCII.GetBytes(text[..chars], into[n..]);
+        into[n++] = (byte)'"';
+        if (port >= 0)
+        {
+            ",\"port\":"u8.CopyTo(into[n..]);
+            n += 8;
+            port.TryFormat(into[n..], out int digits, default, CultureInfo.InvariantCulture);
+            n += digits;
+        }
+        into[n++] = (byte)',';
+        tail.CopyTo(into[n..]);
+        n += tail.Length;
+        into[n++] = (byte)'}';
+        w.WritePropertyName(name);
+        w.WriteRawValue(into[..n], skipInputValidation: true);
+    }
+
+    /// <summary>The endpoint's properties from "kind" on, as written inside its object, without braces.</summary>
+    private static byte[] EndpointTail(in ResolvedEndpoint endpoint)
+    {
+        object? key = endpoint.Kind switch
+        {
+            EndpointKind.Pod => endpoint.Pod,
+            EndpointKind.Service => endpoint.Service,
+            EndpointKind.Node => endpoint.Node,
+            _ => null,
+        };
+        if (key is null) return ExternalTail;
+        if (Fragments.TryGetValue(key, out var cached)) return cached;
+        var copy = endpoint;
+        byte[] rendered = Render(w => WriteEndpointTail(w, copy));
+        Fragments.AddOrUpdate(key, rendered);
+        return rendered;
+    }
+
+    private static void WriteEndpointTail(Utf8JsonWriter w, ResolvedEndpoint endpoint)
+    {
         w.WriteString(Kind, endpoint.KindName);
         switch (endpoint.Kind)
         {
@@ -165,22 +223,7 @@ internal static class FlowRecordWriter
                     w.WriteString(Namespace, pod.Namespace);
                     w.WriteString(Pod, pod.Name);
                     w.WriteString(Uid, pod.Uid);
-                    if (pod.Workload is { } workload)
-                    {
-                        w.WritePropertyName(Workload);
-                        Span<char> buffer = stackalloc char[256];
-                        if (workload.Kind.Length + workload.Name.Length + 1 <= buffer.Length)
-                        {
-                            workload.Kind.AsSpan().CopyTo(buffer);
-                            buffer[workload.Kind.Length] = '/';
-                            workload.Name.AsSpan().CopyTo(buffer[(workload.Kind.Length + 1)..]);
-                            w.WriteStringValue(buffer[..(workload.Kind.Length + 1 + workload.Name.Length)]);
-                        }
-                        else
-                        {
-                            w.WriteStringValue(workload.ToString());
-                        }
-                    }
+                    if (pod.Workload is { } workload) w.WriteString(Workload, workload.Kind + "/" + workload.Name);
                     w.WriteStartObject(Labels);
                     foreach (var (key, value) in pod.Labels.Labels) w.WriteString(key, value);
                     w.WriteEndObject();
@@ -191,15 +234,26 @@ internal static class FlowRecordWriter
                 {
                     var service = endpoint.Service!;
                     w.WriteString(Namespace, service.Namespace);
-                    w.WritePropertyName(Service);
-                    w.WriteStringValue(service.Key);
+                    w.WriteString(Service, service.Key);
                     break;
                 }
             case EndpointKind.Node:
                 w.WriteString(Node, endpoint.Node!.Name);
                 break;
         }
-        w.WriteEndObject();
+    }
+
+    /// <summary>Properties written by <paramref name="write"/> inside an object, as bytes without the braces.</summary>
+    private static byte[] Render(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            write(w);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan[1..^1].ToArray();
     }
 
     /// <summary>One side of a verdict (shared with the aggregate records, which carry the same sides).</summary>
@@ -210,13 +264,25 @@ internal static class FlowRecordWriter
             w.WriteNull(name);
             return;
         }
-        w.WriteStartObject(name);
-        w.WriteBoolean(Isolated, side.Isolated);
-        w.WriteBoolean(Allowed, side.Allowed);
-        w.WriteStartArray(Policies);
-        foreach (string policy in side.Policies) w.WriteStringValue(policy);
-        w.WriteEndArray();
-        w.WriteEndObject();
+        if (!Fragments.TryGetValue(side, out var rendered))
+        {
+            // Verdicts come from the engine's cache, so one side object serves many flows.
+            var buffer = new ArrayBufferWriter<byte>(128);
+            using (var sideWriter = new Utf8JsonWriter(buffer))
+            {
+                sideWriter.WriteStartObject();
+                sideWriter.WriteBoolean(Isolated, side.Isolated);
+                sideWriter.WriteBoolean(Allowed, side.Allowed);
+                sideWriter.WriteStartArray(Policies);
+                foreach (string policy in side.Policies) sideWriter.WriteStringValue(policy);
+                sideWriter.WriteEndArray();
+                sideWriter.WriteEndObject();
+            }
+            rendered = buffer.WrittenSpan.ToArray();
+            Fragments.AddOrUpdate(side, rendered);
+        }
+        w.WritePropertyName(name);
+        w.WriteRawValue(rendered, skipInputValidation: true);
     }
 
     private static void WriteIp(Utf8JsonWriter w, JsonEncodedText name, IpAddress ip)
