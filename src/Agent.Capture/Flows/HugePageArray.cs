@@ -13,6 +13,7 @@ namespace Tripline.Capture.Flows;
 internal static unsafe partial class HugePageArray
 {
     private const int MadvHugePage = 14;
+    private const int MadvPopulateWrite = 23;
     private const long HugePageBytes = 2 * 1024 * 1024;
 
     /// <summary>A zeroed, pinned array whose whole 2 MiB pages are advised; pages still untouched fault in huge.</summary>
@@ -23,7 +24,9 @@ internal static unsafe partial class HugePageArray
         // Pinned, so the address advised stays the array's. Not cleared again here: memory fresh from the kernel is
         // already zero and untouched, and touching all of it up front would cost start-up what a small replay never uses.
         var array = GC.AllocateArray<T>(length, pinned: true);
-        Advise(Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array)), bytes);
+        void* start = Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        Advise(start, bytes);
+        Populate(array, (nint)start, bytes);
         return array;
     }
 
@@ -41,6 +44,32 @@ internal static unsafe partial class HugePageArray
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
         }
+    }
+
+    /// <summary>
+    /// Faults the array's pages in on a background thread (<c>MADV_POPULATE_WRITE</c>, Linux 5.14+), which leaves
+    /// their contents alone and so may run while the table is in use. Otherwise the first packets of new flows pay
+    /// for zeroing fresh memory on the packet path; under a hypervisor that is milliseconds per huge page.
+    /// </summary>
+    private static void Populate(Array array, nint start, long bytes)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                // madvise wants a page-aligned start; the neighbouring bytes of the first page are only faulted in, never
+                // written. An older kernel answers EINVAL: the pages then fault in as the table fills, as they would anyway.
+                long first = start & ~4095L;
+                _ = Madvise((void*)first, (nuint)(start + bytes - first), MadvPopulateWrite);
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+            }
+            GC.KeepAlive(array);
+        })
+        { Name = "tripline-populate", IsBackground = true, Priority = ThreadPriority.BelowNormal };
+        thread.Start();
     }
 
     [LibraryImport("libc.so.6", EntryPoint = "madvise")]
