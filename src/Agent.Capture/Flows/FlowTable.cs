@@ -14,15 +14,19 @@ public sealed class FlowTable
     private const int EvictionWindow = 16;
     private const int FragmentCacheSize = 4096;
 
-    private readonly FlowEntry[] _slots;
+    /// <summary>The table starts at this many slots and doubles as flows arrive, up to twice the flow limit.</summary>
+    internal const int InitialSlots = 8192;
+
+    private FlowEntry[] _slots;
     /// <summary>One bit per slot, set when occupied: sweeps visit live flows, not every slot of a mostly empty table.</summary>
-    private readonly ulong[] _occupied;
+    private ulong[] _occupied;
     /// <summary>
     /// The hash of each slot's flow (never zero; zero marks an empty slot), probed instead of the entries: a probe
     /// reads four bytes of a compact array, and only a matching hash touches the wide entry.
     /// </summary>
-    private readonly uint[] _tags;
-    private readonly int _mask;
+    private uint[] _tags;
+    private int _mask;
+    private readonly int _slotLimit;
     private readonly int _maxFlows;
     private readonly IFlowEventSink _sink;
     private readonly IServerPortHint? _hint;
@@ -46,8 +50,11 @@ public sealed class FlowTable
     public FlowTable(FlowTableOptions options, IFlowEventSink sink, IServerPortHint? hint = null, ulong idSeed = 0)
     {
         _maxFlows = options.MaxFlows;
-        // Load factor at most one half keeps linear-probe chains short.
-        int capacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
+        // Load factor at most one half keeps linear-probe chains short. The table grows to that bound rather than
+        // starting there: memory a node's few thousand flows never touch costs nothing, but a table spread over
+        // 23 MB makes every lookup a cache and TLB miss, and faulting it all in costs a short replay its start.
+        _slotLimit = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
+        int capacity = Math.Min(_slotLimit, InitialSlots);
         _slots = HugePageArray.Allocate<FlowEntry>(capacity);
         _occupied = new ulong[Math.Max(1, capacity / 64)];
         _tags = new uint[capacity];
@@ -325,6 +332,12 @@ public sealed class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Insert(int slot, uint hash, ref PacketHeaders packet)
     {
+        if (_count + 1 > _slots.Length >> 1 && _slots.Length < _slotLimit)
+        {
+            Grow();
+            slot = (int)(hash & (uint)_mask);
+            while (_tags[slot] != 0) slot = (slot + 1) & _mask;
+        }
         if (_count >= _maxFlows)
         {
             EvictNear(hash);
@@ -392,6 +405,34 @@ public sealed class FlowTable
         _sink.OnFlowEvent(FlowEventKind.Start, packet.TimestampNs, in entry);
     }
 
+    /// <summary>Doubles the table and places every flow again (per flow count, never per packet).</summary>
+    private void Grow()
+    {
+        var oldSlots = _slots;
+        var oldTags = _tags;
+        var oldOccupied = _occupied;
+        int capacity = oldSlots.Length * 2;
+        _slots = HugePageArray.Allocate<FlowEntry>(capacity);
+        _tags = new uint[capacity];
+        _occupied = new ulong[Math.Max(1, capacity / 64)];
+        _mask = capacity - 1;
+        for (int word = 0; word < oldOccupied.Length; word++)
+        {
+            ulong bits = oldOccupied[word];
+            while (bits != 0)
+            {
+                int old = (word << 6) | System.Numerics.BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                uint hash = oldTags[old];
+                int slot = (int)(hash & (uint)_mask);
+                while (_tags[slot] != 0) slot = (slot + 1) & _mask;
+                _slots[slot] = oldSlots[old];
+                _tags[slot] = hash;
+                _occupied[slot >> 6] |= 1UL << slot;
+            }
+        }
+    }
+
     /// <summary>Decides the initiator of a new flow from its first packet. True when the packet goes responder to initiator.</summary>
     private bool Orient(in PacketHeaders p, out FlowOrientation orientation)
     {
@@ -448,7 +489,9 @@ public sealed class FlowTable
 
     private ulong FlowId(in FlowEntry e)
     {
-        ulong x = _idSeed ^ (ulong)e.FirstSeenNs;
+        // Each part is mixed in on its own: folded together first, a time and an address that rise in step (one flow
+        // per nanosecond from consecutive addresses) cancel out and every flow would get the same id.
+        ulong x = Mix(_idSeed ^ (ulong)e.FirstSeenNs);
         x = Mix(x ^ (ulong)(e.Source.Value >> 64) ^ (ulong)e.Source.Value);
         x = Mix(x ^ (ulong)(e.Destination.Value >> 64) ^ (ulong)e.Destination.Value);
         x = Mix(x ^ ((ulong)e.SourcePort << 24 | (ulong)e.DestinationPort << 8 | e.Protocol));

@@ -366,4 +366,29 @@ public sealed class FlowTableTests
             Assert.Equal(one.Table.Stats.Packets, batched.Table.Stats.Packets);
         }, iter: 200);
     }
+
+    [Fact]
+    public void Add_MoreFlowsThanTheFirstTableHolds_GrowsAndLosesNone()
+    {
+        // Several doublings past the first size: every flow keeps its counters and its identity across each move.
+        const int Flows = FlowTable.InitialSlots * 3;
+        var (table, sink) = NewTable(new FlowTableOptions { MaxFlows = Flows * 2 });
+        for (int round = 0; round < 3; round++)
+        {
+            for (int i = 0; i < Flows; i++)
+            {
+                string client = $"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}";
+                Add(table, Tcp(client, 40000, Server, 8080, round == 0 ? Syn : Ack, T0 + round * 1_000_000L + i, 100));
+            }
+        }
+        Assert.Equal(Flows, table.Count);
+        table.EndAll(FlowEndReason.Eof);
+
+        var ends = sink.Ends.ToList();
+        Assert.Equal(Flows, ends.Count);
+        Assert.All(ends, end => Assert.Equal(3UL, end.PacketsSent));
+        // Flows one nanosecond and one address apart, the pattern that once gave them all the same id.
+        Assert.Equal(Flows, ends.Select(e => e.Id).Distinct().Count());
+        Assert.Equal(0, table.Stats.Evictions);
+    }
 }
