@@ -12,6 +12,11 @@ public enum FlowOrientation : byte
     Inferred,
     /// <summary>The start was missed and nothing declared the server side.</summary>
     Unknown,
+    /// <summary>
+    /// The cluster's answer was not available when the flow began: the direction is provisional until enrichment
+    /// resolves it (<see cref="FlowTable.ResolvePending"/>). Never written to a record.
+    /// </summary>
+    Pending,
 }
 
 public enum FlowEndReason : byte

@@ -453,13 +453,14 @@ public sealed class FlowTable
                 {
                     // A datagram flow starts with its first packet, unless that packet plainly comes from a declared
                     // server port to a port that is not one (a reply whose request came before the capture).
-                    if (_hint is not null && _hint.Classify(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Protocol) == ServerSide.First)
+                    ServerSide side = _hint?.Classify(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Protocol) ?? ServerSide.Unknown;
+                    orientation = side switch
                     {
-                        orientation = FlowOrientation.Inferred;
-                        return true;
-                    }
-                    orientation = FlowOrientation.Observed;
-                    return false;
+                        ServerSide.First => FlowOrientation.Inferred,
+                        ServerSide.Later => FlowOrientation.Pending,
+                        _ => FlowOrientation.Observed,
+                    };
+                    return side == ServerSide.First;
                 }
             case IpProtocol.Icmp:
                 orientation = FlowOrientation.Observed;
@@ -476,25 +477,69 @@ public sealed class FlowTable
     private bool OrientByPorts(in PacketHeaders p, out FlowOrientation orientation)
     {
         ServerSide side = _hint?.Classify(p.Source, p.SourcePort, p.Destination, p.DestinationPort, p.Protocol) ?? ServerSide.Unknown;
-        if (side != ServerSide.Unknown)
+        if (side is ServerSide.First or ServerSide.Second)
         {
             orientation = FlowOrientation.Inferred;
             return side == ServerSide.First;
         }
         // Nothing declared: keep the packet's direction, but a well-known port against an ephemeral one is a
         // better guess at the server than arrival order. The record still says "unknown".
-        orientation = FlowOrientation.Unknown;
-        return p.SourcePort < 1024 && p.DestinationPort >= 1024;
+        orientation = side == ServerSide.Later ? FlowOrientation.Pending : FlowOrientation.Unknown;
+        return WellKnownGuess(p.SourcePort, p.DestinationPort);
+    }
+
+    private static bool WellKnownGuess(ushort sourcePort, ushort destinationPort) => sourcePort < 1024 && destinationPort >= 1024;
+
+    /// <summary>
+    /// Decides a <see cref="FlowOrientation.Pending"/> flow as <see cref="Orient"/> would have with the cluster's
+    /// answer (<paramref name="hint"/>, now whole), on a copy of the entry: turns it round when the provisional
+    /// source is the side that serves. A hint that still answers <see cref="ServerSide.Later"/> counts as no answer.
+    /// Enrichment calls this for every event of such a flow; with the same cluster it decides the same way each time.
+    /// </summary>
+    public static void ResolvePending(ref FlowEntry flow, IServerPortHint hint)
+    {
+        if (flow.Orientation != FlowOrientation.Pending) return;
+        ServerSide side = hint.Classify(flow.Source, flow.SourcePort, flow.Destination, flow.DestinationPort, flow.Protocol);
+        bool datagram = flow.Protocol == IpProtocol.Udp;
+        bool turn;
+        if (side is ServerSide.First or ServerSide.Second)
+        {
+            // A datagram flow keeps its first packet's direction unless that packet came from the serving side.
+            flow.Orientation = datagram && side == ServerSide.Second ? FlowOrientation.Observed : FlowOrientation.Inferred;
+            turn = side == ServerSide.First;
+        }
+        else if (datagram)
+        {
+            flow.Orientation = FlowOrientation.Observed;
+            turn = false;
+        }
+        else
+        {
+            // The provisional direction already is the well-known-port guess.
+            flow.Orientation = FlowOrientation.Unknown;
+            turn = false;
+        }
+        if (!turn) return;
+        (flow.Source, flow.Destination) = (flow.Destination, flow.Source);
+        (flow.SourcePort, flow.DestinationPort) = (flow.DestinationPort, flow.SourcePort);
+        (flow.OuterSource, flow.OuterDestination) = (flow.OuterDestination, flow.OuterSource);
+        (flow.PacketsSent, flow.PacketsReceived) = (flow.PacketsReceived, flow.PacketsSent);
+        (flow.BytesSent, flow.BytesReceived) = (flow.BytesReceived, flow.BytesSent);
+        (flow.FinFromSource, flow.FinFromDestination) = (flow.FinFromDestination, flow.FinFromSource);
     }
 
     private ulong FlowId(in FlowEntry e)
     {
         // Each part is mixed in on its own: folded together first, a time and an address that rise in step (one flow
         // per nanosecond from consecutive addresses) cancel out and every flow would get the same id.
+        // The endpoints go in a fixed order, not the flow's: an orientation decided later (FlowTable.ResolvePending)
+        // must not change the id, or a replay's ids would depend on how fast its manifests loaded.
+        var (a, aPort, b, bPort) = (e.Source, e.SourcePort, e.Destination, e.DestinationPort);
+        if (a.Value > b.Value || (a.Value == b.Value && aPort > bPort)) (a, aPort, b, bPort) = (b, bPort, a, aPort);
         ulong x = Mix(_idSeed ^ (ulong)e.FirstSeenNs);
-        x = Mix(x ^ (ulong)(e.Source.Value >> 64) ^ (ulong)e.Source.Value);
-        x = Mix(x ^ (ulong)(e.Destination.Value >> 64) ^ (ulong)e.Destination.Value);
-        x = Mix(x ^ ((ulong)e.SourcePort << 24 | (ulong)e.DestinationPort << 8 | e.Protocol));
+        x = Mix(x ^ (ulong)(a.Value >> 64) ^ (ulong)a.Value);
+        x = Mix(x ^ (ulong)(b.Value >> 64) ^ (ulong)b.Value);
+        x = Mix(x ^ ((ulong)aPort << 24 | (ulong)bPort << 8 | e.Protocol));
         return x;
 
         static ulong Mix(ulong v)

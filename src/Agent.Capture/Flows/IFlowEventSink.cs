@@ -14,6 +14,12 @@ public enum ServerSide : byte
     Unknown,
     First,
     Second,
+    /// <summary>
+    /// The cluster is not known yet (a replay reads packets while its manifests load): the flow keeps a provisional
+    /// orientation marked <see cref="FlowOrientation.Pending"/>, decided again by enrichment with
+    /// <see cref="FlowTable.ResolvePending"/> once the cluster is whole.
+    /// </summary>
+    Later,
 }
 
 /// <summary>

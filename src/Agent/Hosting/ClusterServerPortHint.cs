@@ -8,15 +8,16 @@ namespace Tripline.Hosting;
 internal sealed class ClusterServerPortHint(ClusterState state) : IServerPortHint
 {
     /// <summary>
-    /// Set for a finite replay: the first flow that needs the cluster's answer waits for the manifests to load
-    /// (packets are read meanwhile), rather than being oriented against a cluster not loaded yet.
+    /// Set for a finite replay, whose verdicts wait for the whole cluster anyway: until it is loaded the answer is
+    /// <see cref="ServerSide.Later"/>, and the export thread decides those flows with the loaded cluster
+    /// (<see cref="FlowTable.ResolvePending"/>) rather than orienting them against a cluster not loaded yet.
     /// </summary>
-    public CancellationToken? HoldUntilSynced { get; set; }
+    public bool DeferUntilSynced { get; set; }
 
     public ServerSide Classify(IpAddress first, ushort firstPort, IpAddress second, ushort secondPort, byte protocol)
     {
         var model = state.Current;
-        if (!model.IsSynced && HoldUntilSynced is { } cancel && state.WaitUntilSynced(cancel)) model = state.Current;
+        if (!model.IsSynced && DeferUntilSynced) return ServerSide.Later;
         var proto = ToPolicyProtocol(protocol);
         bool firstServes = model.IsDeclaredServerPort(first.Value, firstPort, proto);
         bool secondServes = model.IsDeclaredServerPort(second.Value, secondPort, proto);

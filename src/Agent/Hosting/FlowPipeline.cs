@@ -150,12 +150,13 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// <summary>Runs a finite source to its end: every flow ends with <c>eof</c> at its last packet.</summary>
     /// <remarks>
     /// A finite source has no live traffic to keep up with, so every verdict waits for the cluster state to be whole:
-    /// packets are read while manifests load, and nothing is judged against a partial cluster.
+    /// packets are read while manifests load, nothing is judged against a partial cluster, and a flow whose start
+    /// was missed before the cluster was loaded is oriented by the export thread once it is.
     /// </remarks>
     public void RunToEnd(CancellationToken cancellationToken)
     {
         _holdUntilSynced = cancellationToken;
-        _hint.HoldUntilSynced = cancellationToken;
+        _hint.DeferUntilSynced = true;
         StartExport(Timeout.InfiniteTimeSpan);
         var producer = StartSource(cancellationToken);
         var reader = _channel.Reader;
@@ -425,6 +426,8 @@ internal sealed class FlowPipeline : IFlowEventSink
         for (int i = 0; i < batch.Count; i++)
         {
             ref FlowEvent flowEvent = ref events[i];
+            // A flow that began before the cluster was loaded is oriented now, with the cluster that judges it.
+            if (flowEvent.Flow.Orientation == FlowOrientation.Pending) FlowTable.ResolvePending(ref flowEvent.Flow, _hint);
             ref readonly FlowEntry flow = ref flowEvent.Flow;
             var judgement = model.Judge(flow.Source.Value, flow.Destination.Value, IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
                 ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);

@@ -391,4 +391,52 @@ public sealed class FlowTableTests
         Assert.Equal(Flows, ends.Select(e => e.Id).Distinct().Count());
         Assert.Equal(0, table.Stats.Evictions);
     }
+
+    /// <summary>Declares port 80 on 10.0.1.* and port 1000 on 10.0.0.1 as serving; <see cref="Later"/> answers "not yet".</summary>
+    private sealed class DeclaredPorts : IServerPortHint
+    {
+        public bool Later { get; set; }
+
+        public ServerSide Classify(IpAddress first, ushort firstPort, IpAddress second, ushort secondPort, byte protocol)
+        {
+            if (Later) return ServerSide.Later;
+            bool a = Serves(first, firstPort), b = Serves(second, secondPort);
+            return a == b ? ServerSide.Unknown : a ? ServerSide.First : ServerSide.Second;
+        }
+
+        private static bool Serves(IpAddress ip, ushort port) =>
+            (port == 80 && ip.ToString().StartsWith("10.0.1.", StringComparison.Ordinal)) || (port == 1000 && ip.ToString() == "10.0.0.1");
+    }
+
+    [Fact]
+    public void ResolvePending_RandomTraffic_SameRecordsAsWhenTheClusterWasKnownFromTheStart()
+    {
+        // A replay orients flows that began before its manifests loaded afterwards, on the export side: every event
+        // must then read exactly as if the answer had been there when the flow began.
+        RandomPacket.Array[1, 300].Sample(packets =>
+        {
+            var known = NewTable(new FlowTableOptions { MaxFlows = 16 }, new DeclaredPorts());
+            var later = new DeclaredPorts { Later = true };
+            var deferred = NewTable(new FlowTableOptions { MaxFlows = 16 }, later);
+            foreach (var h in Build(packets))
+            {
+                Add(known.Table, h);
+                Add(deferred.Table, h);
+            }
+            known.Table.EndAll(FlowEndReason.Eof);
+            deferred.Table.EndAll(FlowEndReason.Eof);
+
+            var answer = new DeclaredPorts();
+            static object Seen((FlowEventKind Kind, long TimeNs, FlowEntry Flow) e) => (e.Kind, e.TimeNs, e.Flow.Id, e.Flow.Source, e.Flow.Destination, e.Flow.SourcePort,
+                e.Flow.DestinationPort, e.Flow.PacketsSent, e.Flow.PacketsReceived, e.Flow.BytesSent, e.Flow.BytesReceived, e.Flow.Orientation, e.Flow.EndReason);
+            var resolved = deferred.Sink.Events.Select(e =>
+            {
+                var flow = e.Flow;
+                FlowTable.ResolvePending(ref flow, answer);
+                return Seen((e.Kind, e.TimeNs, flow));
+            }).ToList();
+            Assert.Equal(known.Sink.Events.Select(Seen), resolved);
+            Assert.DoesNotContain(resolved, r => r.ToString()!.Contains(nameof(FlowOrientation.Pending), StringComparison.Ordinal));
+        }, iter: 300);
+    }
 }
