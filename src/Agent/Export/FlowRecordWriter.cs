@@ -57,7 +57,13 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText Code = JsonEncodedText.Encode("code");
     private static readonly JsonEncodedText ClusterSynced = JsonEncodedText.Encode("cluster_synced");
 
-    private static readonly string[] FlagNames = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+    private static readonly JsonEncodedText[] FlagNames = [.. new[] { "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR" }.Select(n => JsonEncodedText.Encode(n))];
+    // Values every record repeats, encoded once.
+    private static readonly JsonEncodedText[] EventNames = [JsonEncodedText.Encode("start"), JsonEncodedText.Encode("update"), JsonEncodedText.Encode("end")];
+    private static readonly JsonEncodedText[] InitiatorNames = [JsonEncodedText.Encode("observed"), JsonEncodedText.Encode("inferred"), JsonEncodedText.Encode("unknown")];
+    private static readonly JsonEncodedText Allow = JsonEncodedText.Encode("allow");
+    private static readonly JsonEncodedText Deny = JsonEncodedText.Encode("deny");
+    private static readonly JsonEncodedText[] ProtocolNames = [.. Enumerable.Range(0, 256).Select(p => JsonEncodedText.Encode(IpProtocol.Name((byte)p)))];
     // The order a person reads a handshake in: SYN, ACK, then data and the close.
     private static readonly int[] FlagOrder = [1, 4, 3, 0, 2, 5, 6, 7];
 
@@ -91,24 +97,24 @@ internal static class FlowRecordWriter
         ref readonly FlowEntry f = ref e.Flow;
         w.WriteStartObject();
         WriteTime(w, Time, e.TimeNs);
-        w.WriteString(Event, EventName(e.Kind));
-        Span<char> hex = stackalloc char[16];
+        w.WriteString(Event, EventNames[e.Kind switch { FlowEventKind.Start => 0, FlowEventKind.Update => 1, _ => 2 }]);
+        Span<byte> hex = stackalloc byte[16];
         f.Id.TryFormat(hex, out _, "x16", CultureInfo.InvariantCulture);
         w.WriteString(FlowId, hex);
-        w.WriteString(Node, context.Node);
-        w.WriteString(Interface, context.InterfaceName(f.Interfaces[0]));
+        w.WriteString(Node, context.EncodedNode);
+        w.WriteString(Interface, context.EncodedInterface(f.Interfaces[0]));
         if (f.InterfaceCount > 1)
         {
             w.WriteStartArray(Interfaces);
-            for (int i = 0; i < f.InterfaceCount; i++) w.WriteStringValue(context.InterfaceName(f.Interfaces[i]));
+            for (int i = 0; i < f.InterfaceCount; i++) w.WriteStringValue(context.EncodedInterface(f.Interfaces[i]));
             w.WriteEndArray();
         }
-        w.WriteString(Protocol, IpProtocol.Name(f.Protocol));
+        w.WriteString(Protocol, ProtocolNames[f.Protocol]);
         bool ports = IpProtocol.HasPorts(f.Protocol);
         WriteEndpoint(w, Src, f.Source, ports ? f.SourcePort : -1, j.Source);
         WriteEndpoint(w, Dst, f.Destination, ports ? f.DestinationPort : -1, j.Destination);
-        w.WriteString(Initiator, InitiatorName(f.Orientation));
-        w.WriteString(VerdictName, j.Verdict.Allowed ? "allow" : "deny");
+        w.WriteString(Initiator, InitiatorNames[f.Orientation switch { FlowOrientation.Observed => 0, FlowOrientation.Inferred => 1, _ => 2 }]);
+        w.WriteString(VerdictName, j.Verdict.Allowed ? Allow : Deny);
         WriteSide(w, Egress, j.Verdict.Egress);
         WriteSide(w, Ingress, j.Verdict.Ingress);
         if (j.Verdict.Note is { } note) w.WriteString(VerdictNote, note);
@@ -297,7 +303,10 @@ internal static class FlowRecordWriter
     {
         Span<char> text = stackalloc char[32];
         int n = FormatTime(unixNs, text);
-        w.WriteString(name, text[..n]);
+        // ASCII digits and separators: narrowed to UTF-8 here, so the writer only copies them.
+        Span<byte> utf8 = stackalloc byte[32];
+        for (int i = 0; i < n; i++) utf8[i] = (byte)text[i];
+        w.WriteString(name, utf8[..n]);
     }
 
     public static int FormatTime(long unixNs, Span<char> destination)

@@ -16,7 +16,28 @@ internal interface IFlowExporter
 /// <summary>What a record needs besides the flow and its judgement.</summary>
 internal sealed class FlowContext(string node, Func<int, string> interfaceName, bool clusterSynced)
 {
+    private readonly Dictionary<int, (string Name, System.Text.Json.JsonEncodedText Encoded)> _interfaces = [];
+
     public string Node { get; } = node;
     public Func<int, string> InterfaceName { get; } = interfaceName;
     public bool ClusterSynced { get; set; } = clusterSynced;
+
+    /// <summary>The node name, JSON-encoded once rather than escaped again in every record.</summary>
+    public System.Text.Json.JsonEncodedText EncodedNode { get; } = System.Text.Json.JsonEncodedText.Encode(node);
+
+    /// <summary>
+    /// An interface's name, JSON-encoded once per name: an ifindex can come back under another name (a pod's veth
+    /// recreated), so the cached text is used only while the source still gives the same name.
+    /// </summary>
+    public System.Text.Json.JsonEncodedText EncodedInterface(int index)
+    {
+        string name = InterfaceName(index);
+        lock (_interfaces)
+        {
+            if (_interfaces.TryGetValue(index, out var cached) && (ReferenceEquals(cached.Name, name) || cached.Name == name)) return cached.Encoded;
+            var encoded = System.Text.Json.JsonEncodedText.Encode(name);
+            _interfaces[index] = (name, encoded);
+            return encoded;
+        }
+    }
 }
