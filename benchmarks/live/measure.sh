@@ -48,6 +48,10 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 ticks=$(getconf CLK_TCK)
 
 replay() { ip netns exec "$POD" tcpreplay --topspeed --loop="$LOOPS" -i eth0 "$WORK/frames.pcap" 2>&1 | awk '/Actual:/ {print $2} /Rated:/ {print $6}' | paste -sd' '; }
+# One unmeasured pass first, for both: the agent runs for days, and what a node pays is its steady state, not the
+# first second in which the runtime compiles the packet path and the flow table grows to the traffic's flows.
+# Prints the packets it sent, which the capture counts below leave out.
+warm_up() { ip netns exec "$POD" tcpreplay --topspeed --loop=1 -i eth0 "$WORK/frames.pcap" 2>&1 | awk '/Actual:/ {print $2}'; sleep 1; }
 
 exec 9>/tmp/tripline-build.lock
 flock 9
@@ -57,35 +61,42 @@ ip netns exec "$NODE" "$WORK/agent/tripline" run --manifests "$WORK/cluster.yaml
   --listen 127.0.0.1:0 --node bench --interfaces 'cali*' >"$WORK/agent.log" 2>&1 &
 AGENT=$!
 for _ in $(seq 100); do grep -q "capture ready" "$WORK/agent.log" && break; sleep 0.1; done
+if ! kill -0 "$AGENT" 2>/dev/null || ! grep -q "capture ready" "$WORK/agent.log"; then
+  echo "the agent did not start capturing:" >&2; cat "$WORK/agent.log" >&2; exit 1
+fi
 sleep 1
+warm=$(warm_up)
 SOURCE=$(thread $AGENT tripline-source)
-before=$(cpu $AGENT); source_before=$(cpu $AGENT/task/$SOURCE)
+FLOWS=$(thread $AGENT tripline-flows)
+before=$(cpu $AGENT); source_before=$(cpu $AGENT/task/$SOURCE); flows_before=$(cpu $AGENT/task/$FLOWS)
 read -r offered rate <<<"$(replay)"
 sleep 1
-after=$(cpu $AGENT); source_after=$(cpu $AGENT/task/$SOURCE)
+after=$(cpu $AGENT); source_after=$(cpu $AGENT/task/$SOURCE); flows_after=$(cpu $AGENT/task/$FLOWS)
 agent_rss=$(rss $AGENT)
 kill -TERM $AGENT; wait $AGENT || true
 AGENT=
 line=$(grep "released $VETH" "$WORK/agent.log")
-captured=$(sed -E 's/.*\(([0-9]+) packets read.*/\1/' <<<"$line")
+captured=$(( $(sed -E 's/.*\(([0-9]+) packets read.*/\1/' <<<"$line") - warm ))
 dropped=$(sed -E 's/.* ([0-9]+) dropped by the kernel.*/\1/' <<<"$line")
 agent_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
 echo "agent:   offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${agent_cpu}s," \
   "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB;" \
-  "capture thread alone $(awk -v a="$source_before" -v b="$source_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}') CPU s per million packets"
+  "capture thread $(awk -v a="$source_before" -v b="$source_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}')," \
+  "flow-table thread $(awk -v a="$flows_before" -v b="$flows_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}') CPU s per million packets"
 
 # tcpdump.
 ip netns exec "$NODE" tcpdump -i "$VETH" -w /dev/null -s 128 >"$WORK/tcpdump.log" 2>&1 &
 TCPDUMP=$!
 for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.log" && break; sleep 0.1; done
 sleep 1
+warm=$(warm_up)
 before=$(cpu $TCPDUMP)
 read -r offered rate <<<"$(replay)"
 sleep 1
 after=$(cpu $TCPDUMP)
 dump_rss=$(rss $TCPDUMP)
 kill -INT $TCPDUMP; wait $TCPDUMP || true
-captured=$(awk '/packets captured/ {print $1}' "$WORK/tcpdump.log")
+captured=$(( $(awk '/packets captured/ {print $1}' "$WORK/tcpdump.log") - warm ))
 dropped=$(awk '/dropped by kernel/ {print $1}' "$WORK/tcpdump.log")
 dump_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
 echo "tcpdump: offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${dump_cpu}s," \

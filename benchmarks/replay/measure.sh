@@ -21,7 +21,12 @@ tripline="$work/bin/tripline"
 # One run outside hyperfine shows the summary: packets, flows, GC collections over the long replay.
 $tripline replay --pcap "$capture" --manifests deploy/demo --flow-log "$work/flows.jsonl"
 echo "flow log: $(wc -l < "$work/flows.jsonl") records"
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/table.md" \
+mkdir -p "$work/empty"
+# The bar first, then variants that show where the time goes: no flow log, no cluster, start-up alone.
+hyperfine -N --warmup 2 --runs "${RUNS:-10}" --export-markdown "$work/table.md" \
   -n "tcpdump -r FILE -w /dev/null" "tcpdump -r $capture -w /dev/null" \
-  -n "tripline replay (flow log written)" "$tripline replay --pcap $capture --manifests deploy/demo --flow-log $work/flows.jsonl"
+  -n "tripline replay (flow log written)" "$tripline replay --pcap $capture --manifests deploy/demo --flow-log $work/flows.jsonl" \
+  -n "tripline replay (no flow log)" "$tripline replay --pcap $capture --manifests deploy/demo" \
+  -n "tripline replay (empty manifest directory)" "$tripline replay --pcap $capture --manifests $work/empty" \
+  -n "tripline replay of the demo capture (start-up)" "$tripline replay --pcap deploy/demo/traffic.pcap --manifests deploy/demo"
 cat "$work/table.md"
