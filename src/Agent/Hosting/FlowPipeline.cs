@@ -20,7 +20,8 @@ internal sealed class FlowPipeline : IFlowEventSink
     private const int EventBatchSize = 256;
     private const int EventChannelCapacity = 64;
     /// <summary>Flow events held while a live cluster source has not listed everything yet; past this they are judged as things stand.</summary>
-    private const int MaxDeferredEvents = 64 * 1024;
+    /// <summary>Events held while the cluster is not yet whole (a test lowers it).</summary>
+    internal int MaxDeferredEvents { get; init; } = 64 * 1024;
 
     private readonly IPacketSource _source;
     private readonly ClusterState _cluster;
@@ -369,7 +370,11 @@ internal sealed class FlowPipeline : IFlowEventSink
             {
                 _eventsAvailable.Reset();
                 var model = _cluster.Current;
-                while (reader.TryRead(out var batch))
+                // A replay holds its events until the cluster is loaded, but not without bound: past the cap it stops
+                // reading, so the flow table and the file reader wait on their bounded queues instead of memory growing
+                // with the capture.
+                bool holdingFull = _holdUntilSynced is not null && !model.IsSynced && deferredEvents >= MaxDeferredEvents;
+                while (!holdingFull && reader.TryRead(out var batch))
                 {
                     // A flow table waiting for room is woken once half the channel is free, not on every read.
                     if (Volatile.Read(ref _flowTableWaiting) != 0 && reader.Count <= EventChannelCapacity / 2) _eventRoom.Set();
@@ -382,6 +387,7 @@ internal sealed class FlowPipeline : IFlowEventSink
                     // set: hold the events and judge them once it is whole (endpoints are resolved at packet time).
                     deferred.Enqueue(batch);
                     deferredEvents += batch.Count;
+                    holdingFull = _holdUntilSynced is not null && deferredEvents >= MaxDeferredEvents;
                 }
                 if (Volatile.Read(ref _flowTableWaiting) != 0) _eventRoom.Set();
                 // Completion means the writer is done and everything was read: checked after the drain, not before.

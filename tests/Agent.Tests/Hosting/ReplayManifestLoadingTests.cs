@@ -122,12 +122,57 @@ public sealed class ReplayManifestLoadingTests
         }
     }
 
-    private static byte[] Frame(string source, ushort sourcePort, string destination, ushort destinationPort, bool syn = false)
+    private static byte[] Frame(string source, ushort sourcePort, string destination, ushort destinationPort, bool syn = false, bool rst = false)
     {
-        var tcp = new TcpPacket(sourcePort, destinationPort) { Acknowledgment = !syn, Synchronize = syn, WindowSize = 1024 };
+        var tcp = new TcpPacket(sourcePort, destinationPort) { Acknowledgment = !syn && !rst, Synchronize = syn, Reset = rst, WindowSize = 1024 };
         var ip = new IPv4Packet(IPAddress.Parse(source), IPAddress.Parse(destination)) { PayloadPacket = tcp, TimeToLive = 64 };
         var ethernet = new EthernetPacket(PhysicalAddress.Parse("02-00-00-00-00-01"), PhysicalAddress.Parse("02-00-00-00-00-02"), EthernetType.IPv4) { PayloadPacket = ip };
         ethernet.UpdateCalculatedValues();
         return ethernet.Bytes;
+    }
+
+    [Fact]
+    public async Task RunToEnd_ManifestsStillLoading_HoldsABoundedNumberOfEventsAndThenStopsReading()
+    {
+        // 40,000 flows of two packets: more events than the bound and both queues hold, so reading must stop.
+        const int Flows = 40_000;
+        string pcap = Path.GetTempFileName();
+        try
+        {
+            var file = CaptureFileBuilder.Classic();
+            for (int i = 0; i < Flows; i++)
+            {
+                string client = $"10.2.{i >> 8 & 255}.{i & 255}";
+                ushort port = (ushort)(20000 + i / 65536);
+                file.Record(1_750_000_000, (uint)i, Frame(client, port, "10.1.0.2", 8080, syn: true));
+                file.Record(1_750_000_000, (uint)i, Frame(client, port, "10.1.0.2", 8080, syn: false, rst: true));
+            }
+            File.WriteAllBytes(pcap, file.ToArray());
+
+            var loading = new TaskCompletionSource<ManifestLoadResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var source = new PcapFileSource([pcap]);
+            using var cluster = new ClusterState(new ManifestClusterSource(loading.Task));
+            var recorder = new Recorder();
+            var pipeline = new FlowPipeline(source, cluster, new FlowTableOptions { MaxFlows = Flows * 2 }, [recorder], "node-1") { MaxDeferredEvents = 1024 };
+
+            var run = Task.Run(() => pipeline.RunToEnd(CancellationToken.None));
+            long read = -1;
+            for (int i = 0; i < 50 && read != source.Counters.Frames; i++)
+            {
+                read = source.Counters.Frames;
+                await Task.Delay(100);
+            }
+            Assert.True(source.Counters.Frames < 2 * Flows, $"read all {source.Counters.Frames} packets while holding at most 1,024 events");
+            Assert.Empty(recorder.Records);
+
+            loading.SetResult(ManifestLoader.LoadFromText(Cluster));
+            await run.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(2 * Flows, recorder.Records.Count);
+            Assert.All(recorder.Records, r => Assert.False(r.Allowed));
+        }
+        finally
+        {
+            File.Delete(pcap);
+        }
     }
 }
