@@ -16,8 +16,9 @@ namespace Tripline.Capture.Live;
 /// the kernel delivered to one <c>pcap_dispatch</c> call per device, whose callback parses each packet in place
 /// (no copy, no allocation: SharpPcap's <c>GetNextPacket</c> allocates a header object and a poll array per
 /// packet, and even its pointer-only read costs a native call and a handle reference count per packet) into
-/// pooled batches that go to the flow table without ever waiting: a full queue is a counted loss. Interfaces are listed again every
-/// <see cref="LiveCaptureOptions.RescanInterval"/>, so veths of new pods are captured and vanished ones released.
+/// pooled batches that go to the flow table without ever waiting: a full queue is a counted loss. Interfaces are
+/// listed again every <see cref="LiveCaptureOptions.RescanInterval"/>, so veths of new pods are captured and
+/// vanished ones released.
 /// </summary>
 /// <remarks>
 /// Double counting is left to the flow table's rule: a packet between two pods of the node is read on both veths
