@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Tripline.Capture.Parsing;
 
 namespace Tripline.TrafficGen;
 
@@ -34,10 +35,6 @@ internal sealed class FrameBuilder
     public const ushort EtherTypeIpv4 = 0x0800;
     public const ushort EtherTypeIpv6 = 0x86DD;
     public const ushort EtherTypeArp = 0x0806;
-    public const byte ProtocolIcmp = 1;
-    public const byte ProtocolTcp = 6;
-    public const byte ProtocolUdp = 17;
-    public const byte ProtocolIcmpv6 = 58;
     private const int MinimumFrame = 60;
 
     private readonly byte[] _frame;
@@ -58,18 +55,18 @@ internal sealed class FrameBuilder
     /// <summary>Scratch for payloads built elsewhere (DNS messages).</summary>
     public Span<byte> Buffer => _frame;
 
-    public void Tcp(in Leg leg, ushort sourcePort, ushort destinationPort, uint seq, uint ack, TcpFlagBits flags, ushort window,
+    public void Tcp(in Leg leg, ushort sourcePort, ushort destinationPort, uint seq, uint ack, TcpFlags flags, ushort window,
         TcpOptionSet options, uint tsValue, uint tsEcho, int payloadLength, PayloadPattern? pattern, ushort ipId)
     {
         int optionLength = options switch { TcpOptionSet.Syn => 20, TcpOptionSet.Timestamps => 12, _ => 0 };
         int headerLength = 20 + optionLength;
         int segmentLength = headerLength + payloadLength;
-        int t = WriteIp(in leg, ProtocolTcp, segmentLength, ipId);
+        int t = WriteIp(in leg, IpProtocol.Tcp, segmentLength, ipId);
         Span<byte> f = _frame;
         BinaryPrimitives.WriteUInt16BigEndian(f[t..], sourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(f[(t + 2)..], destinationPort);
         BinaryPrimitives.WriteUInt32BigEndian(f[(t + 4)..], seq);
-        BinaryPrimitives.WriteUInt32BigEndian(f[(t + 8)..], (flags & TcpFlagBits.Ack) != 0 ? ack : 0);
+        BinaryPrimitives.WriteUInt32BigEndian(f[(t + 8)..], (flags & TcpFlags.Ack) != 0 ? ack : 0);
         f[t + 12] = (byte)(headerLength / 4 << 4);
         f[t + 13] = (byte)flags;
         BinaryPrimitives.WriteUInt16BigEndian(f[(t + 14)..], window);
@@ -91,7 +88,7 @@ internal sealed class FrameBuilder
             BinaryPrimitives.WriteUInt32BigEndian(f[(o + 8)..], tsEcho);
         }
         int payloadStart = t + headerLength;
-        ulong sum = Checksum.Sum(f.Slice(t, headerLength), PseudoHeader(in leg, ProtocolTcp, segmentLength));
+        ulong sum = Checksum.Sum(f.Slice(t, headerLength), PseudoHeader(in leg, IpProtocol.Tcp, segmentLength));
         if (payloadLength > 0 && pattern is not null)
         {
             int written = Math.Clamp(_snapLength - payloadStart, 0, payloadLength);
@@ -106,7 +103,7 @@ internal sealed class FrameBuilder
     public void Udp(in Leg leg, ushort sourcePort, ushort destinationPort, int payloadLength, PayloadPattern pattern, ushort ipId)
     {
         int length = 8 + payloadLength;
-        int u = WriteIp(in leg, ProtocolUdp, length, ipId);
+        int u = WriteIp(in leg, IpProtocol.Udp, length, ipId);
         Span<byte> f = _frame;
         BinaryPrimitives.WriteUInt16BigEndian(f[u..], sourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 2)..], destinationPort);
@@ -115,7 +112,7 @@ internal sealed class FrameBuilder
         int payloadStart = u + 8;
         int written = Math.Min(Math.Clamp(_snapLength - payloadStart, 0, payloadLength), _frame.Length - payloadStart);
         pattern.Fill(f.Slice(payloadStart, written));
-        ulong sum = Checksum.Sum(f.Slice(u, 8), PseudoHeader(in leg, ProtocolUdp, length)) + pattern.Sum(payloadLength);
+        ulong sum = Checksum.Sum(f.Slice(u, 8), PseudoHeader(in leg, IpProtocol.Udp, length)) + pattern.Sum(payloadLength);
         ushort checksum = Checksum.Fold(sum);
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 6)..], checksum == 0 ? (ushort)0xFFFF : checksum);
         Finish(payloadStart + payloadLength);
@@ -125,14 +122,14 @@ internal sealed class FrameBuilder
     public void Udp(in Leg leg, ushort sourcePort, ushort destinationPort, ReadOnlySpan<byte> payload, ushort ipId)
     {
         int length = 8 + payload.Length;
-        int u = WriteIp(in leg, ProtocolUdp, length, ipId);
+        int u = WriteIp(in leg, IpProtocol.Udp, length, ipId);
         Span<byte> f = _frame;
         BinaryPrimitives.WriteUInt16BigEndian(f[u..], sourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 2)..], destinationPort);
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 4)..], (ushort)length);
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 6)..], 0);
         payload.CopyTo(f[(u + 8)..]);
-        ushort checksum = Checksum.Fold(Checksum.Sum(f.Slice(u, length), PseudoHeader(in leg, ProtocolUdp, length)));
+        ushort checksum = Checksum.Fold(Checksum.Sum(f.Slice(u, length), PseudoHeader(in leg, IpProtocol.Udp, length)));
         BinaryPrimitives.WriteUInt16BigEndian(f[(u + 6)..], checksum == 0 ? (ushort)0xFFFF : checksum);
         Finish(u + length);
     }
@@ -142,7 +139,7 @@ internal sealed class FrameBuilder
     {
         const int payloadLength = 56;
         int length = 8 + payloadLength;
-        byte protocol = leg.V6 ? ProtocolIcmpv6 : ProtocolIcmp;
+        byte protocol = leg.V6 ? IpProtocol.Icmpv6 : IpProtocol.Icmp;
         int c = WriteIp(in leg, protocol, length, ipId);
         Span<byte> f = _frame;
         f[c] = leg.V6 ? (byte)(reply ? 129 : 128) : (byte)(reply ? 0 : 8);
@@ -186,7 +183,7 @@ internal sealed class FrameBuilder
         ulong groupMac = 0x3333_0000_0000UL | (ulong)(uint)(group & 0xFFFFFFFF);
         var leg = new Leg { SourceMac = sourceMac, DestinationMac = groupMac, V6 = true, Source6 = sourceLinkLocal, Destination6 = group, Ttl = 255 };
         const int length = 32; // type, code, checksum, reserved, target, source link-layer address option
-        int c = WriteIp(in leg, ProtocolIcmpv6, length, 0);
+        int c = WriteIp(in leg, IpProtocol.Icmpv6, length, 0);
         Span<byte> f = _frame;
         f[c] = 135;
         f[c + 1] = 0;
@@ -196,7 +193,7 @@ internal sealed class FrameBuilder
         f[c + 24] = 1;
         f[c + 25] = 1;
         WriteMac(f[(c + 26)..], sourceMac);
-        ulong sum = Checksum.Sum(f.Slice(c, length), PseudoHeader(in leg, ProtocolIcmpv6, length));
+        ulong sum = Checksum.Sum(f.Slice(c, length), PseudoHeader(in leg, IpProtocol.Icmpv6, length));
         BinaryPrimitives.WriteUInt16BigEndian(f[(c + 2)..], Checksum.Fold(sum));
         Finish(c + length);
     }
@@ -226,7 +223,7 @@ internal sealed class FrameBuilder
             case 0:
                 {
                     // IPv4 with a header length of 8 bytes: no such header.
-                    int ip = WriteIp(leg with { V6 = false }, ProtocolTcp, 20, ipId) - 20;
+                    int ip = WriteIp(leg with { V6 = false }, IpProtocol.Tcp, 20, ipId) - 20;
                     f[ip] = 0x42;
                     f.Slice(ip + 20, 20).Clear();
                     Finish(ip + 40);
@@ -235,7 +232,7 @@ internal sealed class FrameBuilder
             case 1:
                 {
                     // An EtherType that says IPv4 over a version-7 header.
-                    int ip = WriteIp(leg with { V6 = false }, ProtocolUdp, 8, ipId) - 20;
+                    int ip = WriteIp(leg with { V6 = false }, IpProtocol.Udp, 8, ipId) - 20;
                     f[ip] = 0x75;
                     f.Slice(ip + 20, 8).Clear();
                     Finish(ip + 28);
@@ -244,14 +241,14 @@ internal sealed class FrameBuilder
             case 2:
                 {
                     // Cut inside the IP header: a frame damaged on a bad link.
-                    WriteIp(leg with { V6 = false }, ProtocolTcp, 40, ipId);
+                    WriteIp(leg with { V6 = false }, IpProtocol.Tcp, 40, ipId);
                     WireLength = 14 + 12;
                     break;
                 }
             default:
                 {
                     // TCP with a data offset of 3 words (less than the fixed header).
-                    Tcp(leg with { V6 = false }, 40000, 80, 1, 0, TcpFlagBits.Syn, 1024, TcpOptionSet.None, 0, 0, 0, null, ipId);
+                    Tcp(leg with { V6 = false }, 40000, 80, 1, 0, TcpFlags.Syn, 1024, TcpOptionSet.None, 0, 0, 0, null, ipId);
                     f[14 + 20 + 12] = 0x30;
                     break;
                 }
@@ -310,15 +307,4 @@ internal sealed class FrameBuilder
         BinaryPrimitives.WriteUInt16BigEndian(destination, (ushort)(mac >> 32));
         BinaryPrimitives.WriteUInt32BigEndian(destination[2..], (uint)mac);
     }
-}
-
-[Flags]
-internal enum TcpFlagBits : byte
-{
-    None = 0,
-    Fin = 0x01,
-    Syn = 0x02,
-    Rst = 0x04,
-    Psh = 0x08,
-    Ack = 0x10,
 }

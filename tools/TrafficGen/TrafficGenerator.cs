@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Tripline.Capture.Parsing;
 
 namespace Tripline.TrafficGen;
 
@@ -173,25 +174,25 @@ internal sealed class TrafficGenerator
         uint serverTs = f.ServerTsBase + elapsedMs;
         if (k == 0)
         {
-            _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, 0, TcpFlagBits.Syn, 64240, TcpOptionSet.Syn, clientTs, 0, 0, null, f.ClientIpId++);
+            _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, 0, TcpFlags.Syn, 64240, TcpOptionSet.Syn, clientTs, 0, 0, null, f.ClientIpId++);
             f.ClientSeq++;
             return f.RttNs;
         }
         if (s.Close == CloseKind.Refused)
         {
             // Nothing listens: the kernel answers the SYN with RST-ACK, sequence 0, no options, and a zero IP id.
-            _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, 0, f.ClientSeq, TcpFlagBits.Rst | TcpFlagBits.Ack, 0, TcpOptionSet.None, 0, 0, 0, null, 0);
+            _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, 0, f.ClientSeq, TcpFlags.Rst | TcpFlags.Ack, 0, TcpOptionSet.None, 0, 0, 0, null, 0);
             return -1;
         }
         if (k == 1)
         {
-            _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, f.ServerSeq, f.ClientSeq, TcpFlagBits.Syn | TcpFlagBits.Ack, 65160, TcpOptionSet.Syn, serverTs, clientTs, 0, null, 0);
+            _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, f.ServerSeq, f.ClientSeq, TcpFlags.Syn | TcpFlags.Ack, 65160, TcpOptionSet.Syn, serverTs, clientTs, 0, null, 0);
             f.ServerSeq++;
             return Jitter(15_000, 30_000);
         }
         if (k == 2)
         {
-            ClientSegment(ref f, TcpFlagBits.Ack, 0, clientTs, serverTs);
+            ClientSegment(ref f, TcpFlags.Ack, 0, clientTs, serverTs);
             f.Phase = Phase.Request;
             return Jitter(20_000, 200_000);
         }
@@ -204,7 +205,7 @@ internal sealed class TrafficGenerator
                 case Phase.Request:
                     {
                         int size = 60 + _rng.Next(840);
-                        ClientSegment(ref f, TcpFlagBits.Psh | TcpFlagBits.Ack, size, clientTs, serverTs);
+                        ClientSegment(ref f, TcpFlags.Psh | TcpFlags.Ack, size, clientTs, serverTs);
                         f.Phase = Phase.Response;
                         f.SegmentsLeft = 1 + (int)Math.Min(_rng.Exponential(2.5), 40);
                         gap = f.RttNs + (long)_rng.Exponential(400_000);
@@ -214,13 +215,13 @@ internal sealed class TrafficGenerator
                     {
                         bool last = --f.SegmentsLeft == 0;
                         int size = last ? 100 + _rng.Next(f.Mss - 100) : f.Mss;
-                        ServerSegment(ref f, last ? TcpFlagBits.Psh | TcpFlagBits.Ack : TcpFlagBits.Ack, size, serverTs, clientTs);
+                        ServerSegment(ref f, last ? TcpFlags.Psh | TcpFlags.Ack : TcpFlags.Ack, size, serverTs, clientTs);
                         if (last) f.Phase = Phase.Ack;
                         gap = last ? Jitter(20_000, 40_000) : Jitter(4_000, 16_000);
                         break;
                     }
                 default:
-                    ClientSegment(ref f, TcpFlagBits.Ack, 0, clientTs, serverTs);
+                    ClientSegment(ref f, TcpFlags.Ack, 0, clientTs, serverTs);
                     f.Phase = Phase.Request;
                     gap = (long)Math.Min(_rng.Exponential(f.ThinkNs), 20_000_000_000);
                     break;
@@ -233,42 +234,42 @@ internal sealed class TrafficGenerator
         switch (s.Close)
         {
             case CloseKind.ClientRst:
-                ClientSegment(ref f, TcpFlagBits.Rst | TcpFlagBits.Ack, 0, clientTs, serverTs);
+                ClientSegment(ref f, TcpFlags.Rst | TcpFlags.Ack, 0, clientTs, serverTs);
                 return -1;
             case CloseKind.ServerRst:
-                ServerSegment(ref f, TcpFlagBits.Rst | TcpFlagBits.Ack, 0, serverTs, clientTs);
+                ServerSegment(ref f, TcpFlags.Rst | TcpFlags.Ack, 0, serverTs, clientTs);
                 return -1;
             case CloseKind.ServerFin:
                 if (c == 1)
                 {
-                    ClientSegment(ref f, TcpFlagBits.Fin | TcpFlagBits.Ack, 0, clientTs, serverTs);
+                    ClientSegment(ref f, TcpFlags.Fin | TcpFlags.Ack, 0, clientTs, serverTs);
                     f.ClientSeq++;
                     return f.RttNs;
                 }
-                ServerSegment(ref f, c == 0 ? TcpFlagBits.Fin | TcpFlagBits.Ack : TcpFlagBits.Ack, 0, serverTs, clientTs);
+                ServerSegment(ref f, c == 0 ? TcpFlags.Fin | TcpFlags.Ack : TcpFlags.Ack, 0, serverTs, clientTs);
                 if (c == 0) f.ServerSeq++;
                 return c == 0 ? Jitter(30_000, 500_000) : -1;
             default:
                 if (c == 1)
                 {
-                    ServerSegment(ref f, TcpFlagBits.Fin | TcpFlagBits.Ack, 0, serverTs, clientTs);
+                    ServerSegment(ref f, TcpFlags.Fin | TcpFlags.Ack, 0, serverTs, clientTs);
                     f.ServerSeq++;
                     return Jitter(15_000, 30_000);
                 }
-                ClientSegment(ref f, c == 0 ? TcpFlagBits.Fin | TcpFlagBits.Ack : TcpFlagBits.Ack, 0, clientTs, serverTs);
+                ClientSegment(ref f, c == 0 ? TcpFlags.Fin | TcpFlags.Ack : TcpFlags.Ack, 0, clientTs, serverTs);
                 if (c == 0) f.ClientSeq++;
                 return c == 0 ? f.RttNs : -1;
         }
     }
 
-    private void ClientSegment(ref ActiveFlow f, TcpFlagBits flags, int payload, uint tsValue, uint tsEcho)
+    private void ClientSegment(ref ActiveFlow f, TcpFlags flags, int payload, uint tsValue, uint tsEcho)
     {
         FlowSpec s = _specs[f.Spec];
         _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, f.ServerSeq, flags, 502, TcpOptionSet.Timestamps, tsValue, tsEcho, payload, f.Request, f.ClientIpId++);
         f.ClientSeq += (uint)payload;
     }
 
-    private void ServerSegment(ref ActiveFlow f, TcpFlagBits flags, int payload, uint tsValue, uint tsEcho)
+    private void ServerSegment(ref ActiveFlow f, TcpFlags flags, int payload, uint tsValue, uint tsEcho)
     {
         FlowSpec s = _specs[f.Spec];
         _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, f.ServerSeq, f.ClientSeq, flags, 509, TcpOptionSet.Timestamps, tsValue, tsEcho, payload, f.Response, f.ServerIpId++);
