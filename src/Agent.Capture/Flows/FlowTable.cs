@@ -54,11 +54,8 @@ public sealed class FlowTable
         // starting there: memory a node's few thousand flows never touch costs nothing, but a table spread over
         // 23 MB makes every lookup a cache and TLB miss, and faulting it all in costs a short replay its start.
         _slotLimit = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, options.MaxFlows * 2));
-        int capacity = Math.Min(_slotLimit, InitialSlots);
-        _slots = HugePageArray.Allocate<FlowEntry>(capacity);
-        _occupied = new ulong[Math.Max(1, capacity / 64)];
-        _tags = new uint[capacity];
-        _mask = capacity - 1;
+        (_slots, _tags, _occupied) = NewArrays(Math.Min(_slotLimit, InitialSlots));
+        _mask = _slots.Length - 1;
         _sink = sink;
         _hint = hint;
         _idSeed = idSeed;
@@ -405,17 +402,17 @@ public sealed class FlowTable
         _sink.OnFlowEvent(FlowEventKind.Start, packet.TimestampNs, in entry);
     }
 
+    private static (FlowEntry[] Slots, uint[] Tags, ulong[] Occupied) NewArrays(int capacity) =>
+        (HugePageArray.Allocate<FlowEntry>(capacity), new uint[capacity], new ulong[Math.Max(1, capacity / 64)]);
+
     /// <summary>Doubles the table and places every flow again (per flow count, never per packet).</summary>
     private void Grow()
     {
         var oldSlots = _slots;
         var oldTags = _tags;
         var oldOccupied = _occupied;
-        int capacity = oldSlots.Length * 2;
-        _slots = HugePageArray.Allocate<FlowEntry>(capacity);
-        _tags = new uint[capacity];
-        _occupied = new ulong[Math.Max(1, capacity / 64)];
-        _mask = capacity - 1;
+        (_slots, _tags, _occupied) = NewArrays(oldSlots.Length * 2);
+        _mask = _slots.Length - 1;
         for (int word = 0; word < oldOccupied.Length; word++)
         {
             ulong bits = oldOccupied[word];

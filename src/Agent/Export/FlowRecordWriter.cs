@@ -58,9 +58,10 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText ClusterSynced = JsonEncodedText.Encode("cluster_synced");
 
     private static readonly JsonEncodedText[] FlagNames = [.. new[] { "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR" }.Select(n => JsonEncodedText.Encode(n))];
-    // Values every record repeats, encoded once.
-    private static readonly JsonEncodedText[] EventNames = [JsonEncodedText.Encode("start"), JsonEncodedText.Encode("update"), JsonEncodedText.Encode("end")];
-    private static readonly JsonEncodedText[] InitiatorNames = [JsonEncodedText.Encode("observed"), JsonEncodedText.Encode("inferred"), JsonEncodedText.Encode("unknown")];
+    // Values every record repeats, encoded once from the names below and indexed by the enum's value.
+    private static readonly JsonEncodedText[] EventNames = Encoded<FlowEventKind>(EventName);
+    private static readonly JsonEncodedText[] InitiatorNames = Encoded<FlowOrientation>(InitiatorName);
+    private static readonly JsonEncodedText[] EndReasonNames = Encoded<FlowEndReason>(EndReasonName);
     private static readonly JsonEncodedText Allow = JsonEncodedText.Encode("allow");
     private static readonly JsonEncodedText Deny = JsonEncodedText.Encode("deny");
     private static readonly JsonEncodedText[] ProtocolNames = [.. Enumerable.Range(0, 256).Select(p => JsonEncodedText.Encode(IpProtocol.Name((byte)p)))];
@@ -92,12 +93,15 @@ internal static class FlowRecordWriter
         _ => "unknown",
     };
 
+    private static JsonEncodedText[] Encoded<TEnum>(Func<TEnum, string> name) where TEnum : struct, Enum =>
+        [.. Enum.GetValues<TEnum>().Select(value => JsonEncodedText.Encode(name(value)))];
+
     public static void Write(Utf8JsonWriter w, in FlowEvent e, in FlowJudgement j, FlowContext context)
     {
         ref readonly FlowEntry f = ref e.Flow;
         w.WriteStartObject();
         WriteTime(w, Time, e.TimeNs);
-        w.WriteString(Event, EventNames[e.Kind switch { FlowEventKind.Start => 0, FlowEventKind.Update => 1, _ => 2 }]);
+        w.WriteString(Event, EventNames[(int)e.Kind]);
         Span<byte> hex = stackalloc byte[16];
         f.Id.TryFormat(hex, out _, "x16", CultureInfo.InvariantCulture);
         w.WriteString(FlowId, hex);
@@ -113,7 +117,7 @@ internal static class FlowRecordWriter
         bool ports = IpProtocol.HasPorts(f.Protocol);
         WriteEndpoint(w, Src, f.Source, ports ? f.SourcePort : -1, j.Source);
         WriteEndpoint(w, Dst, f.Destination, ports ? f.DestinationPort : -1, j.Destination);
-        w.WriteString(Initiator, InitiatorNames[f.Orientation switch { FlowOrientation.Observed => 0, FlowOrientation.Inferred => 1, _ => 2 }]);
+        w.WriteString(Initiator, InitiatorNames[(int)f.Orientation]);
         w.WriteString(VerdictName, j.Verdict.Allowed ? Allow : Deny);
         WriteSide(w, Egress, j.Verdict.Egress);
         WriteSide(w, Ingress, j.Verdict.Ingress);
@@ -137,7 +141,7 @@ internal static class FlowRecordWriter
             }
             w.WriteEndArray();
         }
-        if (e.Kind == FlowEventKind.End) w.WriteString(EndReason, EndReasonName(f.EndReason));
+        if (e.Kind == FlowEventKind.End) w.WriteString(EndReason, EndReasonNames[(int)f.EndReason]);
         WriteTime(w, FirstSeen, f.FirstSeenNs);
         WriteTime(w, LastSeen, f.LastSeenNs);
         if (f.Protocol is IpProtocol.Icmp or IpProtocol.Icmpv6)
@@ -162,7 +166,7 @@ internal static class FlowRecordWriter
     // names it: rendered once per object (and dropped with it when a new snapshot replaces it), then copied. Labels,
     // names and policy lists otherwise cost most of a record's time in escaping checks and UTF-16 transcoding.
     private static readonly ConditionalWeakTable<object, byte[]> Fragments = new();
-    private static readonly byte[] ExternalTail = Render(static w => w.WriteString(Kind, "external"));
+    private static readonly byte[] ExternalTail = RenderProperties(static w => w.WriteString(Kind, "external"));
 
     [ThreadStatic]
     private static byte[]? _scratch;
@@ -213,7 +217,7 @@ internal static class FlowRecordWriter
         if (key is null) return ExternalTail;
         if (Fragments.TryGetValue(key, out var cached)) return cached;
         var copy = endpoint;
-        byte[] rendered = Render(w => WriteEndpointTail(w, copy));
+        byte[] rendered = RenderProperties(w => WriteEndpointTail(w, copy));
         Fragments.AddOrUpdate(key, rendered);
         return rendered;
     }
@@ -229,7 +233,7 @@ internal static class FlowRecordWriter
                     w.WriteString(Namespace, pod.Namespace);
                     w.WriteString(Pod, pod.Name);
                     w.WriteString(Uid, pod.Uid);
-                    if (pod.Workload is { } workload) w.WriteString(Workload, workload.Kind + "/" + workload.Name);
+                    if (pod.Workload is { } workload) w.WriteString(Workload, workload.ToString());
                     w.WriteStartObject(Labels);
                     foreach (var (key, value) in pod.Labels.Labels) w.WriteString(key, value);
                     w.WriteEndObject();
@@ -249,8 +253,8 @@ internal static class FlowRecordWriter
         }
     }
 
-    /// <summary>Properties written by <paramref name="write"/> inside an object, as bytes without the braces.</summary>
-    private static byte[] Render(Action<Utf8JsonWriter> write)
+    /// <summary>An object holding the properties <paramref name="write"/> writes, as JSON bytes.</summary>
+    private static byte[] RenderObject(Action<Utf8JsonWriter> write)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
@@ -259,8 +263,11 @@ internal static class FlowRecordWriter
             write(w);
             w.WriteEndObject();
         }
-        return buffer.WrittenSpan[1..^1].ToArray();
+        return buffer.WrittenSpan.ToArray();
     }
+
+    /// <summary>The same properties without the braces, to be copied into an object written around them.</summary>
+    private static byte[] RenderProperties(Action<Utf8JsonWriter> write) => RenderObject(write)[1..^1];
 
     /// <summary>One side of a verdict (shared with the aggregate records, which carry the same sides).</summary>
     public static void WriteSide(Utf8JsonWriter w, JsonEncodedText name, SideVerdict? side)
@@ -273,18 +280,14 @@ internal static class FlowRecordWriter
         if (!Fragments.TryGetValue(side, out var rendered))
         {
             // Verdicts come from the engine's cache, so one side object serves many flows.
-            var buffer = new ArrayBufferWriter<byte>(128);
-            using (var sideWriter = new Utf8JsonWriter(buffer))
+            rendered = RenderObject(sideWriter =>
             {
-                sideWriter.WriteStartObject();
                 sideWriter.WriteBoolean(Isolated, side.Isolated);
                 sideWriter.WriteBoolean(Allowed, side.Allowed);
                 sideWriter.WriteStartArray(Policies);
                 foreach (string policy in side.Policies) sideWriter.WriteStringValue(policy);
                 sideWriter.WriteEndArray();
-                sideWriter.WriteEndObject();
-            }
-            rendered = buffer.WrittenSpan.ToArray();
+            });
             Fragments.AddOrUpdate(side, rendered);
         }
         w.WritePropertyName(name);

@@ -43,9 +43,6 @@ internal sealed class ClusterState : IDisposable
 
     public IClusterSource Source => _source;
 
-    /// <summary>Snapshots compiled so far (the first model included).</summary>
-    public long Rebuilds;
-
     public event Action<ClusterModel>? ModelChanged;
 
     private void OnSnapshot(ClusterSnapshot snapshot)
@@ -59,7 +56,6 @@ internal sealed class ClusterState : IDisposable
             if (ReferenceEquals(seen, previous))
             {
                 if (model.IsSynced) _synced.Set();
-                Interlocked.Increment(ref Rebuilds);
                 ModelChanged?.Invoke(model);
                 return;
             }
