@@ -102,9 +102,6 @@ internal static unsafe partial class LibPcap
 
     public const short PollIn = 0x001;
     public const short PollPri = 0x002;
-    public const short PollErr = 0x008;
-    public const short PollHup = 0x010;
-    public const short PollNval = 0x020;
     public const int Eintr = 4;
 
     [StructLayout(LayoutKind.Sequential)]

@@ -69,14 +69,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
 
     public CaptureCounters Counters { get; } = new();
 
-    /// <summary>Packets read from an interface that does not match the globs (only with the <c>any</c> device).</summary>
-    public long OtherInterfacePackets => Volatile.Read(ref _otherInterfacePackets);
-    private long _otherInterfacePackets;
-
     public string? NotReadyReason => _notReadyReason;
-
-    /// <summary>Names of the interfaces captured now.</summary>
-    public IReadOnlyList<string> CapturingInterfaces() => [.. _statistics.Where(s => s.Capturing).Select(s => s.Interface)];
 
     /// <summary>
     /// Per-interface counters, including interfaces that have vanished; refreshed by the capture thread once per
@@ -222,11 +215,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
             // The any device sees every interface: keep those that match the globs.
             int ifindex = headers.InterfaceIndex;
             var wanted = _wantedIndex;
-            if ((uint)ifindex >= (uint)wanted.Length || !wanted[ifindex])
-            {
-                _otherInterfacePackets++;
-                return;
-            }
+            if ((uint)ifindex >= (uint)wanted.Length || !wanted[ifindex]) return;
         }
         batch.Commit();
         if (batch.IsFull) Handoff();

@@ -65,13 +65,7 @@ internal sealed class CompiledPolicy
         return new CompiledPolicy(ns, name, CompiledSelector.Compile(spec.PodSelector), ingress, egress, inferred, ingressRules, egressRules);
     }
 
-    public bool Affects(PolicyDirection direction) => direction == PolicyDirection.Ingress ? AffectsIngress : AffectsEgress;
-
     public CompiledRule[] Rules(PolicyDirection direction) => direction == PolicyDirection.Ingress ? IngressRules : EgressRules;
-
-    /// <summary>Whether the policy selects the pod at all (either direction); host-network and terminated pods are never selected.</summary>
-    public bool Selects(PodInfo pod) =>
-        !pod.HostNetwork && !pod.IsTerminated && string.Equals(pod.Namespace, Namespace, StringComparison.Ordinal) && PodSelector.Matches(pod.Labels);
 
     /// <summary>Whether any rule for <paramref name="direction"/> admits the peer on this port.</summary>
     public bool Allows(PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)

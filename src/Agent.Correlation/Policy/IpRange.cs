@@ -65,8 +65,6 @@ internal sealed class IpClassifier
         _boundaries = [.. points];
     }
 
-    public int BoundaryCount => _boundaries.Length;
-
     /// <summary>The number of boundaries at or below <paramref name="ip"/>: a dense class id.</summary>
     public int Classify(UInt128 ip)
     {

@@ -76,12 +76,7 @@ public sealed partial class PolicyEngine
     /// <summary>The snapshot this engine judges by.</summary>
     public ClusterSnapshot Snapshot { get; }
 
-    public long SnapshotVersion => Snapshot.Version;
-
     public int PolicyCount => _policies.Length;
-
-    /// <summary>Verdicts currently cached (a scan: for diagnostics and tests, not the packet path).</summary>
-    public int CachedVerdicts => _cache.Count;
 
     public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity);
 
@@ -109,9 +104,6 @@ public sealed partial class PolicyEngine
         var key = KeyOf(in source, sourceIp, in destination, destinationIp, ref port, protocol, out var sourceProfile, out var destinationProfile);
         return Judge(in key, in source, sourceIp, sourceProfile, in destination, destinationIp, destinationProfile, port, protocol);
     }
-
-    /// <summary>Empties the verdict cache (benchmarks of the cold path).</summary>
-    public void ClearCache() => _cache.Clear();
 
     /// <summary>Names (ns/name) of the policies that select <paramref name="pod"/> for <paramref name="direction"/>; empty: unprotected.</summary>
     public IReadOnlyList<string> PoliciesSelecting(PodInfo pod, PolicyDirection direction)

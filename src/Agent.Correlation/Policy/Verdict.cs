@@ -27,7 +27,4 @@ public sealed record SideVerdict(bool Isolated, bool Allowed, IReadOnlyList<stri
 /// The judgement of one flow. Egress is null when the source is not a pod of the cluster (or is a host-network
 /// pod, judged as its node); Ingress likewise for the destination. Instances are cached and shared: never mutate.
 /// </summary>
-public sealed record Verdict(bool Allowed, SideVerdict? Egress, SideVerdict? Ingress, string? Note = null)
-{
-    public static readonly Verdict AllowedUnjudged = new(true, null, null);
-}
+public sealed record Verdict(bool Allowed, SideVerdict? Egress, SideVerdict? Ingress, string? Note = null);

@@ -76,8 +76,6 @@ internal sealed class VerdictCache
 
     public int Capacity => _entries.Length;
 
-    public int Count => _entries.Count(e => e is not null);
-
     public bool TryGet(in VerdictKey key, out Verdict verdict)
     {
         int hash = key.GetHashCode();
@@ -108,8 +106,6 @@ internal sealed class VerdictCache
         if (entries[slot] is not null && (entries[slot + 1] is null || ((hash >> 16) & 1) == 1)) slot++;
         Volatile.Write(ref entries[slot], new Entry(hash, key, verdict));
     }
-
-    public void Clear() => Array.Clear(_entries);
 
     /// <summary>A new table holding the entries that <paramref name="keep"/> still trusts.</summary>
     public VerdictCache CopyWhere(Func<VerdictKey, bool> keep)
