@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Tripline.Hosting;
 using Tripline.Capture.Flows;
 using Tripline.Capture.Parsing;
 using Tripline.Correlation.Cluster;
@@ -73,15 +74,15 @@ public class FlowRecordBenchmarks
     }
 
     [Benchmark]
-    public bool JudgePodFlow() => _model.Judge(_podEvent.Flow.Source.Value, _podEvent.Flow.Destination.Value, 5432, Correlation.Policy.PolicyProtocol.TCP, _podEvent.Flow.FirstSeenNs).Verdict.Allowed;
+    public bool JudgePodFlow() => _model.Judge(_podEvent.Flow.Source.ToKey(), _podEvent.Flow.Destination.ToKey(), 5432, Correlation.Policy.PolicyProtocol.TCP, _podEvent.Flow.FirstSeenNs).Verdict.Allowed;
 
     [Benchmark]
-    public bool JudgeServiceFlow() => _model.Judge(_serviceEvent.Flow.Source.Value, _serviceEvent.Flow.Destination.Value, 80, Correlation.Policy.PolicyProtocol.TCP, _serviceEvent.Flow.FirstSeenNs).Verdict.Allowed;
+    public bool JudgeServiceFlow() => _model.Judge(_serviceEvent.Flow.Source.ToKey(), _serviceEvent.Flow.Destination.ToKey(), 80, Correlation.Policy.PolicyProtocol.TCP, _serviceEvent.Flow.FirstSeenNs).Verdict.Allowed;
 
     [Benchmark]
     public void WriteRecord()
     {
-        var judgement = _model.Judge(_podEvent.Flow.Source.Value, _podEvent.Flow.Destination.Value, 5432, Correlation.Policy.PolicyProtocol.TCP, _podEvent.Flow.FirstSeenNs);
+        var judgement = _model.Judge(_podEvent.Flow.Source.ToKey(), _podEvent.Flow.Destination.ToKey(), 5432, Correlation.Policy.PolicyProtocol.TCP, _podEvent.Flow.FirstSeenNs);
         _exporter.Export(in _podEvent, in judgement, _context);
     }
 }

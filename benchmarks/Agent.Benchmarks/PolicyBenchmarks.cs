@@ -20,8 +20,8 @@ public class PolicyBenchmarks
     private ClusterSnapshot _changed = null!;
     private ResolvedEndpoint[] _sources = null!;
     private ResolvedEndpoint[] _destinations = null!;
-    private UInt128[] _sourceIps = null!;
-    private UInt128[] _destinationIps = null!;
+    private IpKey[] _sourceIps = null!;
+    private IpKey[] _destinationIps = null!;
     private int[] _ports = null!;
 
     [GlobalSetup]
@@ -34,8 +34,8 @@ public class PolicyBenchmarks
         var pods = snapshot.Pods;
         _sources = new ResolvedEndpoint[Flows];
         _destinations = new ResolvedEndpoint[Flows];
-        _sourceIps = new UInt128[Flows];
-        _destinationIps = new UInt128[Flows];
+        _sourceIps = new IpKey[Flows];
+        _destinationIps = new IpKey[Flows];
         _ports = new int[Flows];
         for (int i = 0; i < Flows; i++)
         {

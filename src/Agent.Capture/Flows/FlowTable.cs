@@ -191,8 +191,7 @@ public sealed class FlowTable
     private static uint HashOf(in PacketHeaders p)
     {
         // Symmetric: both directions of a flow hash alike. XOR of the two endpoints, then a strong mix.
-        UInt128 a = p.Source.Value, b = p.Destination.Value;
-        ulong x = (ulong)(a >> 64) ^ (ulong)a ^ (ulong)(b >> 64) ^ (ulong)b;
+        ulong x = p.Source.High ^ p.Source.Low ^ p.Destination.High ^ p.Destination.Low;
         ulong ports = (uint)(p.SourcePort ^ p.DestinationPort) | ((ulong)(uint)(p.SourcePort + p.DestinationPort) << 16);
         x ^= ports << 24 ^ (ulong)p.Protocol << 56 ^ (ulong)p.Protocol;
         x ^= x >> 33;
@@ -207,7 +206,7 @@ public sealed class FlowTable
     private bool ResolveFragmentPorts(ref PacketHeaders packet)
     {
         // The first fragment carries the ports; later ones borrow them through a small direct-mapped cache.
-        int index = (int)((packet.FragmentId ^ (uint)packet.Source.Value ^ (uint)packet.Destination.Value * 31) & (FragmentCacheSize - 1));
+        int index = (int)((packet.FragmentId ^ (uint)packet.Source.Low ^ (uint)packet.Destination.Low * 31) & (FragmentCacheSize - 1));
         ref FragmentPorts cached = ref _fragments[index];
         if ((packet.Flags & PacketFlags.NonFirstFragment) == 0)
         {
@@ -532,10 +531,10 @@ public sealed class FlowTable
         // The endpoints go in a fixed order, not the flow's: an orientation decided later (FlowTable.ResolvePending)
         // must not change the id, or a replay's ids would depend on how fast its manifests loaded.
         var (a, aPort, b, bPort) = (e.Source, e.SourcePort, e.Destination, e.DestinationPort);
-        if (a.Value > b.Value || (a.Value == b.Value && aPort > bPort)) (a, aPort, b, bPort) = (b, bPort, a, aPort);
+        if (a > b || (a == b && aPort > bPort)) (a, aPort, b, bPort) = (b, bPort, a, aPort);
         ulong x = Mix(_idSeed ^ (ulong)e.FirstSeenNs);
-        x = Mix(x ^ (ulong)(a.Value >> 64) ^ (ulong)a.Value);
-        x = Mix(x ^ (ulong)(b.Value >> 64) ^ (ulong)b.Value);
+        x = Mix(x ^ a.High ^ a.Low);
+        x = Mix(x ^ b.High ^ b.Low);
         x = Mix(x ^ ((ulong)aPort << 24 | (ulong)bPort << 8 | e.Protocol));
         return x;
 

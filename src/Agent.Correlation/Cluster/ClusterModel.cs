@@ -14,7 +14,7 @@ public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEnd
 public sealed class ClusterModel
 {
     private readonly FrozenDictionary<string, ServiceBackend[]> _backends;
-    private readonly FrozenSet<(UInt128 Ip, int Port, PolicyProtocol Protocol)> _serverPorts;
+    private readonly FrozenSet<(IpKey Ip, int Port, PolicyProtocol Protocol)> _serverPorts;
 
     private ClusterModel(ClusterSnapshot snapshot, EndpointIndex index, PolicyEngine engine, bool synced)
     {
@@ -31,11 +31,11 @@ public sealed class ClusterModel
     /// port of the pod holding it, or a port of the Service whose ClusterIP it is. Tells which side of a connection
     /// whose start was not seen is the server.
     /// </summary>
-    public bool IsDeclaredServerPort(UInt128 ip, int port, PolicyProtocol protocol) => _serverPorts.Contains((ip, port, protocol));
+    public bool IsDeclaredServerPort(IpKey ip, int port, PolicyProtocol protocol) => _serverPorts.Contains((ip, port, protocol));
 
-    private static FrozenSet<(UInt128, int, PolicyProtocol)> BuildServerPorts(ClusterSnapshot snapshot)
+    private static FrozenSet<(IpKey, int, PolicyProtocol)> BuildServerPorts(ClusterSnapshot snapshot)
     {
-        var set = new HashSet<(UInt128, int, PolicyProtocol)>();
+        var set = new HashSet<(IpKey, int, PolicyProtocol)>();
         foreach (var pod in snapshot.Pods)
         {
             foreach (var ip in pod.Ips)
@@ -69,7 +69,7 @@ public sealed class ClusterModel
     public bool IsSynced { get; }
 
     /// <summary>Resolves both ends at the packet time and judges the flow; a Service is judged by its backends.</summary>
-    public FlowJudgement Judge(UInt128 sourceIp, UInt128 destinationIp, int port, PolicyProtocol protocol, long timeNs)
+    public FlowJudgement Judge(IpKey sourceIp, IpKey destinationIp, int port, PolicyProtocol protocol, long timeNs)
     {
         var source = Index.Resolve(sourceIp, timeNs);
         var destination = Index.Resolve(destinationIp, timeNs);
@@ -80,7 +80,7 @@ public sealed class ClusterModel
         return JudgeService(source, sourceIp, destination, destinationIp, port, protocol);
     }
 
-    private FlowJudgement JudgeService(ResolvedEndpoint source, UInt128 sourceIp, ResolvedEndpoint service, UInt128 serviceIp, int port, PolicyProtocol protocol)
+    private FlowJudgement JudgeService(ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint service, IpKey serviceIp, int port, PolicyProtocol protocol)
     {
         // Policies apply after the ClusterIP is translated: the flow is allowed if some backend would accept it
         // on its target port, and denied only when every backend denies it.
@@ -151,7 +151,7 @@ public sealed class ClusterModel
         return -1;
     }
 
-    private sealed record ServiceBackend(PodInfo Pod, UInt128 Ip, IReadOnlyList<EndpointSlicePort>? SlicePorts);
+    private sealed record ServiceBackend(PodInfo Pod, IpKey Ip, IReadOnlyList<EndpointSlicePort>? SlicePorts);
 
     private static FrozenDictionary<string, ServiceBackend[]> BuildBackends(ClusterSnapshot snapshot, EndpointIndex index)
     {

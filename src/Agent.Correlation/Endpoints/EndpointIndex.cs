@@ -13,9 +13,9 @@ public sealed class EndpointIndex
     /// <summary>How long a deleted pod's IP stays attributed to it when no newer pod holds the IP.</summary>
     public static readonly TimeSpan DefaultDeletedGrace = TimeSpan.FromMinutes(2);
 
-    private readonly FrozenDictionary<UInt128, PodInfo[]> _pods;
-    private readonly FrozenDictionary<UInt128, NodeInfo> _nodes;
-    private readonly FrozenDictionary<UInt128, ServiceInfo> _services;
+    private readonly FrozenDictionary<IpKey, PodInfo[]> _pods;
+    private readonly FrozenDictionary<IpKey, NodeInfo> _nodes;
+    private readonly FrozenDictionary<IpKey, ServiceInfo> _services;
     private readonly FrozenDictionary<string, PodInfo> _podsByName;
     private readonly long _graceNs;
 
@@ -23,7 +23,7 @@ public sealed class EndpointIndex
     {
         Snapshot = snapshot;
         _graceNs = deletedGrace.Ticks * 100;
-        var pods = new Dictionary<UInt128, List<PodInfo>>();
+        var pods = new Dictionary<IpKey, List<PodInfo>>();
         var byName = new Dictionary<string, PodInfo>(StringComparer.Ordinal);
         foreach (var pod in snapshot.Pods)
         {
@@ -41,14 +41,14 @@ public sealed class EndpointIndex
         _pods = pods.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.OrderBy(p => p.CreatedAt ?? DateTimeOffset.MinValue).ToArray());
         _podsByName = byName.ToFrozenDictionary(StringComparer.Ordinal);
 
-        var nodes = new Dictionary<UInt128, NodeInfo>();
+        var nodes = new Dictionary<IpKey, NodeInfo>();
         foreach (var node in snapshot.Nodes)
         {
             foreach (var ip in node.Addresses) nodes[IpKey.From(ip)] = node;
         }
         _nodes = nodes.ToFrozenDictionary();
 
-        var services = new Dictionary<UInt128, ServiceInfo>();
+        var services = new Dictionary<IpKey, ServiceInfo>();
         foreach (var service in snapshot.Services)
         {
             foreach (var ip in service.ClusterIps) services[IpKey.From(ip)] = service;
@@ -63,7 +63,7 @@ public sealed class EndpointIndex
     public bool TryGetPod(string namespaceAndName, out PodInfo? pod) => _podsByName.TryGetValue(namespaceAndName, out pod);
 
     /// <summary>Who held <paramref name="ip"/> at <paramref name="timeNs"/> (Unix nanoseconds; 0 when unknown).</summary>
-    public ResolvedEndpoint Resolve(UInt128 ip, long timeNs)
+    public ResolvedEndpoint Resolve(IpKey ip, long timeNs)
     {
         if (_pods.TryGetValue(ip, out var candidates))
         {

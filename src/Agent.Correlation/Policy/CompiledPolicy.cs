@@ -1,12 +1,13 @@
 using k8s.Models;
 using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
 
 namespace Tripline.Correlation.Policy;
 
 /// <summary>The other end of a flow as a rule's peers see it: a pod (by labels and namespace) and always an IP.</summary>
 internal readonly struct PeerView
 {
-    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, UInt128 ip)
+    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, IpKey ip)
     {
         Pod = pod;
         NamespaceLabels = namespaceLabels;
@@ -16,7 +17,7 @@ internal readonly struct PeerView
     /// <summary>Null when the peer is not a pod that selectors can see (a node, an external address, a host-network pod).</summary>
     public PodInfo? Pod { get; }
     public LabelSet? NamespaceLabels { get; }
-    public UInt128 Ip { get; }
+    public IpKey Ip { get; }
 }
 
 /// <summary>One NetworkPolicy compiled for evaluation: selectors parsed, CIDRs as ranges, defaults applied.</summary>
@@ -151,7 +152,7 @@ internal sealed class CompiledPeer
             // The validator refuses bad CIDRs; a block that still fails to parse matches nothing (0/0 would be fail-open).
             IpRange? block = IpRange.TryParse(ipBlock.Cidr, out var range) ? range : null;
             var except = (ipBlock.Except ?? []).Select(e => IpRange.TryParse(e, out var r) ? r : (IpRange?)null).Where(r => r is not null).Select(r => r!.Value).ToArray();
-            return new CompiledPeer(index, policyNamespace, null, null, block ?? new IpRange(UInt128.MaxValue, UInt128.Zero, ipBlock.Cidr ?? ""), except);
+            return new CompiledPeer(index, policyNamespace, null, null, block ?? new IpRange(IpKey.MaxValue, IpKey.Zero, ipBlock.Cidr ?? ""), except);
         }
         return new CompiledPeer(index, policyNamespace,
             peer.PodSelector is null ? null : CompiledSelector.Compile(peer.PodSelector),
@@ -198,7 +199,7 @@ internal sealed class CompiledPeer
     {
         if (Block is { } block)
         {
-            string ip = Endpoints.IpKey.ToIPAddress(peer.Ip).ToString();
+            string ip = peer.Ip.ToIPAddress().ToString();
             if (!block.Contains(peer.Ip)) return $"{ip} is outside {block.Text}";
             foreach (var except in Except)
             {

@@ -159,7 +159,7 @@ public sealed record Explanation(
 public sealed partial class PolicyEngine
 {
     /// <summary>The verdict of <see cref="Evaluate"/> with the reasoning behind each side.</summary>
-    public Explanation Explain(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    public Explanation Explain(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
     {
         var verdict = EvaluateUncached(in source, sourceIp, in destination, destinationIp, port, protocol);
         if (protocol > PolicyProtocol.SCTP) port = 0;
@@ -259,9 +259,9 @@ public sealed partial class PolicyEngine
     private static string PortText(int port, PolicyProtocol protocol) =>
         protocol <= PolicyProtocol.SCTP ? $"{port}/{CompiledPort.ProtocolName(protocol)}" : CompiledPort.ProtocolName(protocol);
 
-    private static EndpointSummary Summarize(in ResolvedEndpoint endpoint, UInt128 ip)
+    private static EndpointSummary Summarize(in ResolvedEndpoint endpoint, IpKey ip)
     {
-        string address = IpKey.ToIPAddress(ip).ToString();
+        string address = ip.ToIPAddress().ToString();
         return endpoint.Kind switch
         {
             EndpointKind.Pod when endpoint.Pod is { } pod => new EndpointSummary("pod", pod.Key, address, pod.Namespace, pod.Labels.Count == 0 ? "" : pod.Labels.ToString(), pod.NodeName),

@@ -5,9 +5,9 @@ using Tripline.Correlation.Endpoints;
 namespace Tripline.Correlation.Policy;
 
 /// <summary>A CIDR as an inclusive range of <see cref="IpKey"/> values, so IPv4 and IPv6 blocks compare the same way.</summary>
-internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text)
+internal readonly record struct IpRange(IpKey First, IpKey Last, string Text)
 {
-    public bool Contains(UInt128 ip) => ip >= First && ip <= Last;
+    public bool Contains(IpKey ip) => ip >= First && ip <= Last;
 
     /// <summary>Parses <c>10.0.0.0/8</c> or <c>fd00::/64</c>; host bits set after the prefix are masked off, as Kubernetes does.</summary>
     public static bool TryParse(string? text, out IpRange range)
@@ -24,8 +24,8 @@ internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text
         if (prefix > (v4 ? 32 : 128)) return false;
         // An IPv4 block lives in the IPv4-mapped part of the 128-bit space.
         int bits = v4 ? 96 + prefix : prefix;
-        UInt128 key = IpKey.From(address);
-        UInt128 hostMask = bits == 128 ? UInt128.Zero : UInt128.MaxValue >> bits;
+        IpKey key = IpKey.From(address);
+        IpKey hostMask = IpKey.HostMask(bits);
         range = new IpRange(key & ~hostMask, (key & ~hostMask) | hostMask, text);
         return true;
     }
@@ -52,21 +52,21 @@ internal readonly record struct IpRange(UInt128 First, UInt128 Last, string Text
 /// </summary>
 internal sealed class IpClassifier
 {
-    private readonly UInt128[] _boundaries;
+    private readonly IpKey[] _boundaries;
 
     public IpClassifier(IEnumerable<IpRange> ranges)
     {
-        var points = new SortedSet<UInt128>();
+        var points = new SortedSet<IpKey>();
         foreach (var range in ranges)
         {
             points.Add(range.First);
-            if (range.Last != UInt128.MaxValue) points.Add(range.Last + 1);
+            if (range.Last != IpKey.MaxValue) points.Add(range.Last.Next());
         }
         _boundaries = [.. points];
     }
 
     /// <summary>The number of boundaries at or below <paramref name="ip"/>: a dense class id.</summary>
-    public int Classify(UInt128 ip)
+    public int Classify(IpKey ip)
     {
         var boundaries = _boundaries;
         int lo = 0, hi = boundaries.Length;

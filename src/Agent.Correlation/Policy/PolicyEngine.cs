@@ -89,7 +89,7 @@ public sealed partial class PolicyEngine
         new(snapshot, previous, cacheCapacity);
 
     /// <summary>Judges one flow from <paramref name="source"/> to <paramref name="destination"/>. Allocation-free when cached.</summary>
-    public Verdict Evaluate(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    public Verdict Evaluate(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
     {
         var key = KeyOf(in source, sourceIp, in destination, destinationIp, ref port, protocol, out var sourceProfile, out var destinationProfile);
         if (_cache.TryGet(in key, out var verdict)) return verdict;
@@ -99,7 +99,7 @@ public sealed partial class PolicyEngine
     }
 
     /// <summary>Judges without reading or filling the cache: the reference the cache is tested and benchmarked against.</summary>
-    public Verdict EvaluateUncached(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, int port, PolicyProtocol protocol)
+    public Verdict EvaluateUncached(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
     {
         var key = KeyOf(in source, sourceIp, in destination, destinationIp, ref port, protocol, out var sourceProfile, out var destinationProfile);
         return Judge(in key, in source, sourceIp, sourceProfile, in destination, destinationIp, destinationProfile, port, protocol);
@@ -113,7 +113,7 @@ public sealed partial class PolicyEngine
         return direction == PolicyDirection.Ingress ? profile.Selection.IngressNames : profile.Selection.EgressNames;
     }
 
-    private VerdictKey KeyOf(in ResolvedEndpoint source, UInt128 sourceIp, in ResolvedEndpoint destination, UInt128 destinationIp, ref int port, PolicyProtocol protocol, out PodProfile? sourceProfile, out PodProfile? destinationProfile)
+    private VerdictKey KeyOf(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, ref int port, PolicyProtocol protocol, out PodProfile? sourceProfile, out PodProfile? destinationProfile)
     {
         // ICMP and other protocols have no port that a policy could name.
         if (protocol > PolicyProtocol.SCTP) port = 0;
@@ -176,7 +176,7 @@ public sealed partial class PolicyEngine
         return node is not null && string.Equals(node, destination.NodeName, StringComparison.Ordinal);
     }
 
-    private int ClassOf(PodProfile profile, UInt128 ip)
+    private int ClassOf(PodProfile profile, IpKey ip)
     {
         var ips = profile.Ips;
         for (int i = 0; i < ips.Length; i++)
@@ -227,7 +227,7 @@ public sealed partial class PolicyEngine
 
     private LabelSet NamespaceLabelsOf(string ns) => _namespaceLabels.TryGetValue(ns, out var labels) ? labels : Snapshot.NamespaceLabels(ns);
 
-    private Verdict Judge(in VerdictKey key, in ResolvedEndpoint source, UInt128 sourceIp, PodProfile? sourceProfile, in ResolvedEndpoint destination, UInt128 destinationIp, PodProfile? destinationProfile, int port, PolicyProtocol protocol)
+    private Verdict Judge(in VerdictKey key, in ResolvedEndpoint source, IpKey sourceIp, PodProfile? sourceProfile, in ResolvedEndpoint destination, IpKey destinationIp, PodProfile? destinationProfile, int port, PolicyProtocol protocol)
     {
         int sourceKind = (key.Kinds >> 8) & 0xFF;
         int destinationKind = (key.Kinds >> 16) & 0xFF;
@@ -318,5 +318,5 @@ public sealed partial class PolicyEngine
     }
 
     /// <summary>What the engine precomputes per pod of the snapshot.</summary>
-    private sealed record PodProfile(PodInfo Pod, int NamespaceId, int PortsId, bool Selectable, Selection Selection, UInt128[] Ips, int[] IpClasses, LabelSet NamespaceLabels);
+    private sealed record PodProfile(PodInfo Pod, int NamespaceId, int PortsId, bool Selectable, Selection Selection, IpKey[] Ips, int[] IpClasses, LabelSet NamespaceLabels);
 }

@@ -86,10 +86,10 @@ internal static class ExplainCommand
         return ExitCodes.Success;
     }
 
-    private static bool TryResolve(string text, string option, ClusterSnapshot snapshot, EndpointIndex index, List<string> problems, out ResolvedEndpoint endpoint, out UInt128 ip)
+    private static bool TryResolve(string text, string option, ClusterSnapshot snapshot, EndpointIndex index, List<string> problems, out ResolvedEndpoint endpoint, out IpKey ip)
     {
         endpoint = ResolvedEndpoint.External;
-        ip = 0;
+        ip = IpKey.Zero;
         if (IPAddress.TryParse(text, out var address))
         {
             ip = IpKey.From(address);

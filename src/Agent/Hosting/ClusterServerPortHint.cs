@@ -19,8 +19,8 @@ internal sealed class ClusterServerPortHint(ClusterState state) : IServerPortHin
         var model = state.Current;
         if (!model.IsSynced && DeferUntilSynced) return ServerSide.Later;
         var proto = ToPolicyProtocol(protocol);
-        bool firstServes = model.IsDeclaredServerPort(first.Value, firstPort, proto);
-        bool secondServes = model.IsDeclaredServerPort(second.Value, secondPort, proto);
+        bool firstServes = model.IsDeclaredServerPort(first.ToKey(), firstPort, proto);
+        bool secondServes = model.IsDeclaredServerPort(second.ToKey(), secondPort, proto);
         if (firstServes == secondServes) return ServerSide.Unknown;
         return firstServes ? ServerSide.First : ServerSide.Second;
     }

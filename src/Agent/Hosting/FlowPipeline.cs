@@ -435,7 +435,7 @@ internal sealed class FlowPipeline : IFlowEventSink
             // A flow that began before the cluster was loaded is oriented now, with the cluster that judges it.
             if (flowEvent.Flow.Orientation == FlowOrientation.Pending) FlowTable.ResolvePending(ref flowEvent.Flow, _hint);
             ref readonly FlowEntry flow = ref flowEvent.Flow;
-            var judgement = model.Judge(flow.Source.Value, flow.Destination.Value, IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
+            var judgement = model.Judge(flow.Source.ToKey(), flow.Destination.ToKey(), IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
                 ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
             foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);
         }

@@ -8,6 +8,7 @@ using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Manifests;
 using Tripline.Correlation.Policy;
 using Tripline.Export;
+using Tripline.Hosting;
 
 namespace Tripline.Tests.Export;
 
@@ -58,7 +59,7 @@ public sealed class FlowRecordWriterTests
         flowEvent.Flow.DestinationPort = port;
         flowEvent.Flow.Protocol = IpProtocol.Tcp;
         flowEvent.Flow.InterfaceCount = 1;
-        var judgement = model.Judge(flowEvent.Flow.Source.Value, flowEvent.Flow.Destination.Value, port, PolicyProtocol.TCP, flowEvent.TimeNs);
+        var judgement = model.Judge(flowEvent.Flow.Source.ToKey(), flowEvent.Flow.Destination.ToKey(), port, PolicyProtocol.TCP, flowEvent.TimeNs);
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer))
         {

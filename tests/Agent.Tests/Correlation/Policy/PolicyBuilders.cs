@@ -43,9 +43,9 @@ internal static class PolicyBuilders
 
     public static ResolvedEndpoint AsEndpoint(this PodInfo pod) => new(EndpointKind.Pod, pod: pod);
 
-    public static UInt128 Ip(string ip) => IpKey.From(IPAddress.Parse(ip));
+    public static IpKey Ip(string ip) => IpKey.From(IPAddress.Parse(ip));
 
-    public static UInt128 IpOf(PodInfo pod) => IpKey.From(pod.Ips[0]);
+    public static IpKey IpOf(PodInfo pod) => IpKey.From(pod.Ips[0]);
 
     public static Verdict Evaluate(this PolicyEngine engine, PodInfo from, PodInfo to, int port, PolicyProtocol protocol = PolicyProtocol.TCP) =>
         engine.Evaluate(from.AsEndpoint(), IpOf(from), to.AsEndpoint(), IpOf(to), port, protocol);

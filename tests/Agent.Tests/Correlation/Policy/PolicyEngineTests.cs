@@ -326,7 +326,7 @@ public sealed class PolicyEngineTests
         Assert.Same(first, engine.Evaluate(twin, Web, 8080));
         var source = Api.AsEndpoint();
         var destination = Web.AsEndpoint();
-        UInt128 sourceIp = IpOf(Api), destinationIp = IpOf(Web);
+        IpKey sourceIp = IpOf(Api), destinationIp = IpOf(Web);
         engine.Evaluate(in source, sourceIp, in destination, destinationIp, 8080, PolicyProtocol.TCP);
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 1000; i++) engine.Evaluate(in source, sourceIp, in destination, destinationIp, 8080, PolicyProtocol.TCP);
