@@ -215,8 +215,8 @@ public static partial class ManifestLoader
 
     /// <summary>
     /// Reads a document into KubernetesClient's typed model. The YAML tree is written as JSON and read with the
-    /// metadata generated at build time (<see cref="ManifestJsonContext"/>: KubernetesJson's options, none of its
-    /// start-up); a document that JSON typing cannot read (a number where the model wants a string, YAML 1.1
+    /// metadata generated at build time (<see cref="ManifestMetadata"/>: KubernetesJson's options, none of its
+    /// start-up, and only the properties the agent reads); a document that JSON typing cannot read (a number where the model wants a string, YAML 1.1
     /// booleans) goes through KubernetesYaml, which reads YAML scalars as YAML does.
     /// </summary>
     private static T Deserialize<T>(YamlMappingNode map)
@@ -228,8 +228,7 @@ public static partial class ManifestLoader
         }
         try
         {
-            var info = (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)ManifestJsonContext.Default.GetTypeInfo(typeof(T))!;
-            return System.Text.Json.JsonSerializer.Deserialize(buffer.WrittenSpan, info)!;
+            return System.Text.Json.JsonSerializer.Deserialize(buffer.WrittenSpan, ManifestMetadata.For<T>())!;
         }
         catch (System.Text.Json.JsonException)
         {

@@ -161,6 +161,32 @@ public sealed class ManifestLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Load_FieldsTheAgentDoesNotRead_CannotFailAPodButTheOnesItReadsStillDo()
+    {
+        // Resources, volumes and probes are skipped unread: a value there the model could not hold costs nothing.
+        // A container port is read, so one that is not a number is still the object's error.
+        var result = ManifestLoader.LoadFromText("""
+            apiVersion: v1
+            kind: Pod
+            metadata: { name: a, namespace: x, annotations: 5 }
+            spec:
+              volumes: not-a-list
+              containers: [ { name: c, resources: 5, livenessProbe: [], ports: [ { containerPort: 8080, name: http } ] } ]
+            status: { phase: Running, podIPs: [ { ip: 10.0.0.1 } ], conditions: yes }
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: { name: b, namespace: x }
+            spec: { containers: [ { name: c, ports: [ { containerPort: http } ] } ] }
+            status: { phase: Running, podIPs: [ { ip: 10.0.0.2 } ] }
+            """);
+        var pod = Assert.Single(result.Snapshot.Pods);
+        Assert.Equal("x/a", pod.Key);
+        Assert.Equal(8080, Assert.Single(pod.Ports).Port);
+        Assert.Equal("Pod x/b", Assert.Single(result.Errors).Object);
+    }
+
+    [Fact]
     public void Load_MissingPath_IsAnErrorNamingIt()
     {
         string missing = Path.Combine(_dir, "nope.yaml");
