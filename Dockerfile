@@ -8,12 +8,15 @@ ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 ARG SOURCE=unknown
 
-# ---- build: runs on the builder's own platform and cross-publishes for the target's (crossgen2 can) ----
-FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# ---- build: on the target's own platform (Native AOT links with the platform's C toolchain, no cross-linking) ----
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG TARGETARCH
 WORKDIR /src
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends clang zlib1g-dev \
+ && rm -rf /var/lib/apt/lists/*
 # Restore in its own layer: only the files that decide which packages are needed, so that a source change
-# does not download the runtime packs and crossgen again.
+# does not download the AOT compiler again.
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY src/Agent/Agent.csproj src/Agent/
 COPY src/Agent.Capture/Agent.Capture.csproj src/Agent.Capture/
@@ -25,7 +28,7 @@ COPY src/ src/
 RUN export TRIPLINE_RID=linux-$([ "$TARGETARCH" = arm64 ] && echo arm64 || echo x64) \
  && scripts/publish.sh /app
 
-# ---- runtime: Debian 13 with the native dependencies of a self-contained .NET app, plus libpcap ----
+# ---- runtime: Debian 13 with the native dependencies of a Native AOT .NET app, plus libpcap ----
 FROM mcr.microsoft.com/dotnet/runtime-deps:10.0-trixie-slim
 ARG VERSION
 ARG REVISION
@@ -47,8 +50,8 @@ RUN apt-get update \
 COPY --from=build /app /app
 # The agent runs as the image's non-root user (APP_UID, 1654). Kubernetes puts the capabilities the pod adds
 # into the bounding and permitted sets, but for a non-root user execve clears the effective set unless the
-# executable carries file capabilities: the native `tripline` executable (the self-contained app host, which
-# loads the runtime into its own process) is given exactly NET_RAW and NET_ADMIN. docs/operations.md explains.
+# executable carries file capabilities: the native `tripline` executable (Native AOT, the runtime compiled in)
+# is given exactly NET_RAW and NET_ADMIN. docs/operations.md explains.
 RUN setcap cap_net_raw,cap_net_admin=ep /app/tripline
 USER $APP_UID
 WORKDIR /app

@@ -5,12 +5,14 @@
 #   scripts/publish.sh restore       restore only (the Dockerfile's cached layer: project files, no sources)
 #   scripts/publish.sh OUTPUT_DIR    restore (a no-op when already done) and publish into OUTPUT_DIR
 #
-# Self-contained, so that the native `tripline` executable loads the runtime from its own directory: the image
-# gives that executable file capabilities, and a capability-raised process should not look up a shared runtime
-# through DOTNET_ROOT or install-location files. ReadyToRun, so that start-up does not wait for the JIT.
-# No trimming: KubernetesClient, YamlDotNet and ASP.NET Core bind by reflection, and the trimmer's warnings are
-# errors in this repository.
-# TRIPLINE_RID picks the target (linux-x64, linux-arm64); by default the machine's own.
+# Native AOT: one native `tripline` executable with the runtime compiled in. The image gives that executable file
+# capabilities, and a capability-raised process must not look up a runtime through DOTNET_ROOT or install-location
+# files. Nothing is compiled or laid out at start-up: a replay of the demo starts, loads its manifests and ends in
+# tens of milliseconds instead of two hundred (benchmarks/README.md). The JSON the agent reads (manifests, the
+# API server's lists and watch events) goes through metadata generated at build time, not reflection.
+# Native AOT links with the platform's C toolchain: clang, or clang-NN when only a versioned one is installed; as
+# root on Debian this installs clang when there is none.
+# TRIPLINE_RID picks the target (linux-x64, linux-arm64); it must be the machine's own (no cross-linking).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +25,8 @@ if [ -z "$rid" ]; then
   esac
 fi
 project=src/Agent/Agent.csproj
-# Restore and publish must agree on these, or publish asks for packages (runtime packs, crossgen) never restored.
-shape=(-r "$rid" -p:SelfContained=true -p:PublishReadyToRun=true)
+# Restore and publish must agree on these, or publish asks for packages (the AOT compiler) never restored.
+shape=(-r "$rid" -p:PublishAot=true)
 
 if [ "${1:-}" = "" ]; then
   echo "usage: scripts/publish.sh restore | scripts/publish.sh OUTPUT_DIR" >&2
@@ -33,8 +35,27 @@ fi
 dotnet restore "$project" "${shape[@]}" -nologo -v quiet
 [ "$1" = restore ] && exit 0
 
-dotnet publish "$project" "${shape[@]}" --no-restore -c Release -nologo -v quiet \
+linker=()
+if ! command -v clang >/dev/null 2>&1; then
+  versioned=$(compgen -c clang- | grep -E '^clang-[0-9]+$' | sort -t- -k2 -n | tail -n 1 || true)
+  if [ -n "$versioned" ]; then
+    linker=(-p:CppCompilerAndLinker="$versioned")
+  elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "publish.sh: installing clang, which Native AOT links with" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang zlib1g-dev >/dev/null
+  else
+    echo "publish.sh: Native AOT needs clang to link (apt-get install -y clang zlib1g-dev)" >&2
+    exit 2
+  fi
+fi
+
+dotnet publish "$project" "${shape[@]}" "${linker[@]}" --no-restore -c Release -nologo -v quiet \
   -p:SatelliteResourceLanguages=en \
   -p:IsTransformWebConfigDisabled=true \
   -p:GenerateDocumentationFile=false \
+  -p:DebugType=none \
   -o "$1"
+# The native symbols (tripline.dbg, some 90 MB) stay out of the image; exceptions' stack traces keep their method
+# names without them.
+rm -f "$1"/tripline.dbg

@@ -66,6 +66,7 @@ public sealed class KubernetesClusterSource : IClusterSource
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
+        ModelJsonContext.RegisterWithKubernetesJson();
         _client = new k8s.Kubernetes(BuildConfiguration(options));
 
         var core = _client.CoreV1;
@@ -172,10 +173,10 @@ public sealed class KubernetesClusterSource : IClusterSource
     {
         try
         {
-            if (options.KubeconfigPath is { } path) return KubernetesClientConfiguration.BuildConfigFromConfigFile(path, options.Context);
+            if (options.KubeconfigPath is { } path) return KubernetesClientConfiguration.BuildConfigFromConfigObject(KubeconfigReader.Read(path), options.Context);
             if (KubernetesClientConfiguration.IsInCluster()) return KubernetesClientConfiguration.InClusterConfig();
         }
-        catch (Exception e) when (e is KubeConfigException or KubernetesClientException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
+        catch (Exception e) when (e is KubeConfigException or KubernetesClientException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or System.Text.Json.JsonException)
         {
             string what = options.KubeconfigPath is null ? "in-cluster configuration" : $"--kubeconfig: '{options.KubeconfigPath}'";
             throw new ArgumentException($"{what}: {e.Message}", nameof(options), e);

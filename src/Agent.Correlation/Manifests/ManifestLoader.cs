@@ -214,98 +214,12 @@ public static partial class ManifestLoader
         map.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar && !string.IsNullOrEmpty(scalar.Value) ? scalar.Value : null;
 
     /// <summary>
-    /// Reads a document into KubernetesClient's typed model. The YAML tree is written as JSON and read with the
-    /// metadata generated at build time (<see cref="ManifestMetadata"/>: KubernetesJson's options, none of its
-    /// start-up, and only the properties the agent reads); a document that JSON typing cannot read (a number where the model wants a string, YAML 1.1
-    /// booleans) goes through KubernetesYaml, which reads YAML scalars as YAML does.
+    /// Reads a document into KubernetesClient's typed model: the YAML tree is written as JSON and read with the metadata
+    /// generated at build time (<see cref="ManifestMetadata"/>: KubernetesJson's options, none of its start-up or
+    /// reflection, and only the properties the agent reads).
     /// </summary>
-    private static T Deserialize<T>(YamlMappingNode map)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
-        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            WriteJson(writer, map);
-        }
-        try
-        {
-            return System.Text.Json.JsonSerializer.Deserialize(buffer.WrittenSpan, ManifestMetadata.For<T>())!;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return KubernetesYaml.Deserialize<T>(Serialize(map));
-        }
-    }
-
-    private static void WriteJson(System.Text.Json.Utf8JsonWriter writer, YamlNode node)
-    {
-        switch (node)
-        {
-            case YamlMappingNode mapping:
-                writer.WriteStartObject();
-                foreach (var (key, value) in mapping.Children)
-                {
-                    writer.WritePropertyName(key is YamlScalarNode { Value: { } name } ? name : key.ToString());
-                    WriteJson(writer, value);
-                }
-                writer.WriteEndObject();
-                break;
-            case YamlSequenceNode sequence:
-                writer.WriteStartArray();
-                foreach (var item in sequence) WriteJson(writer, item);
-                writer.WriteEndArray();
-                break;
-            case YamlScalarNode scalar:
-                WriteScalar(writer, scalar);
-                break;
-            default:
-                writer.WriteNullValue();
-                break;
-        }
-    }
-
-    /// <summary>Plain scalars are typed by the YAML 1.2 core schema (null, booleans, numbers); quoted ones are strings.</summary>
-    private static void WriteScalar(System.Text.Json.Utf8JsonWriter writer, YamlScalarNode scalar)
-    {
-        string? value = scalar.Value;
-        if (scalar.Style is not YamlDotNet.Core.ScalarStyle.Plain)
-        {
-            writer.WriteStringValue(value ?? "");
-            return;
-        }
-        switch (value)
-        {
-            case null or "" or "~" or "null" or "Null" or "NULL":
-                writer.WriteNullValue();
-                return;
-            case "true" or "True" or "TRUE":
-                writer.WriteBooleanValue(true);
-                return;
-            case "false" or "False" or "FALSE":
-                writer.WriteBooleanValue(false);
-                return;
-        }
-        if (long.TryParse(value, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long integer))
-        {
-            writer.WriteNumberValue(integer);
-        }
-        else if (value.AsSpan().ContainsAnyInRange('0', '9') && !value.Contains("0x", StringComparison.OrdinalIgnoreCase)
-            && double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double real) && double.IsFinite(real))
-        {
-            writer.WriteNumberValue(real);
-        }
-        else
-        {
-            writer.WriteStringValue(value);
-        }
-    }
-
-    private static string Serialize(YamlNode node)
-    {
-        var stream = new YamlStream(new YamlDocument(node));
-        using var writer = new StringWriter();
-        stream.Save(writer, assignAnchors: false);
-        return writer.ToString();
-    }
+    private static T Deserialize<T>(YamlMappingNode map) =>
+        System.Text.Json.JsonSerializer.Deserialize(YamlJson.ToJson(map).Span, ManifestMetadata.For<T>())!;
 
     private sealed class Builder
     {

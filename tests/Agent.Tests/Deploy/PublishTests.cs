@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using Tripline.Tests.Correlation.Kubernetes;
+using Tripline.Tests.Support;
 
 namespace Tripline.Tests.Deploy;
 
@@ -95,6 +97,101 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task Run_PublishedAgentWithAKubeconfig_ListsAndWatchesTheApiServerAndJudgesByIt()
+    {
+        // The published executable is compiled ahead of time: this is where the JSON and YAML that KubernetesClient
+        // reads (the kubeconfig, lists, watch events) must work without reflection emitting code.
+        await using var server = await TestApiServer.StartAsync();
+        server.Store.Apply(K8sObjects.Namespace("shop"));
+        server.Store.Apply(K8sObjects.Node("node-a", "192.168.1.10"));
+        server.Store.Apply(K8sObjects.Pod("shop", "client", "10.244.0.3", new Dictionary<string, string> { ["app"] = "client" }));
+        server.Store.Apply(K8sObjects.Pod("shop", "web", "10.244.0.2", new Dictionary<string, string> { ["app"] = "web" }));
+        server.Store.Apply(K8sObjects.DenyAll("shop"));
+        string dir = Directory.CreateTempSubdirectory("tripline-published-api-").FullName;
+        string pcap = Path.Combine(dir, "traffic.pcap");
+        using (var writer = new TestPcap(File.Create(pcap)))
+        {
+            uint client = TestPcap.Ip("10.244.0.3"), web = TestPcap.Ip("10.244.0.2");
+            long t = 1_764_100_000_000_000;
+            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x02));
+            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x12));
+            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
+            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x11));
+            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x11));
+            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
+        }
+        string flowLog = Directory.CreateDirectory(Path.Combine(dir, "flow-log")).FullName;
+        string[] args = ["run", "--kubeconfig", server.WriteKubeconfig(), "--pcap", pcap, "--flow-log", flowLog, "--listen", "127.0.0.1:0", "--node", "node-a"];
+
+        using var process = Start(published.Executable, args, NoEnvironment);
+        var output = new StringBuilder();
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        DataReceivedEventHandler onLine = (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (output) output.AppendLine(e.Data);
+            if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
+        };
+        process.OutputDataReceived += onLine;
+        process.ErrorDataReceived += onLine;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            process.StandardInput.Close();
+            var first = await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(ProcessTimeout));
+            Assert.True(first == listening.Task, $"no listening line (exited: {process.HasExited})\n{output}");
+            var address = await listening.Task;
+            using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+            Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK));
+
+            // The flow was judged by the listed pods and policy.
+            string[] records = [];
+            for (var deadline = DateTime.UtcNow + ProcessTimeout; DateTime.UtcNow < deadline && records.Length < 2; await Task.Delay(100))
+            {
+                records = [.. Directory.GetFiles(flowLog).SelectMany(ReadShared).Where(l => l.EndsWith('}'))];
+            }
+            Assert.True(records.Length == 2, $"{records.Length} records\n{output}");
+            foreach (string line in records)
+            {
+                using var record = System.Text.Json.JsonDocument.Parse(line);
+                var root = record.RootElement;
+                Assert.Equal("deny", root.GetProperty("verdict").GetString());
+                Assert.Equal("client", root.GetProperty("src").GetProperty("pod").GetString());
+                Assert.Equal("web", root.GetProperty("dst").GetProperty("pod").GetString());
+                Assert.Contains("shop/deny-all", root.GetProperty("ingress").GetProperty("policies").EnumerateArray().Select(p => p.GetString()));
+            }
+
+            // A pod added now reaches the agent as a watch event.
+            server.Store.Apply(K8sObjects.Pod("shop", "late", "10.244.0.4"));
+            string metrics = "";
+            for (var deadline = DateTime.UtcNow + ProcessTimeout; DateTime.UtcNow < deadline && !metrics.Contains("tripline_cluster_objects{resource=\"pods\"} 3", StringComparison.Ordinal); await Task.Delay(200))
+            {
+                metrics = await http.GetStringAsync("/metrics");
+            }
+            Assert.Contains("tripline_cluster_objects{resource=\"pods\"} 3", metrics, StringComparison.Ordinal);
+
+            Assert.Equal(0, await RunKillAsync(process.Id));
+            await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static IEnumerable<string> ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream);
+        var lines = new List<string>();
+        while (reader.ReadLine() is { } line) lines.Add(line);
+        return lines;
+    }
+
     private static async Task<HttpStatusCode> WaitForStatusAsync(HttpClient http, string path, HttpStatusCode wanted)
     {
         var deadline = DateTime.UtcNow + ProcessTimeout;
@@ -159,7 +256,7 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
 /// </summary>
 public sealed class PublishedAgent : IAsyncLifetime
 {
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(15);
 
     public string Scratch { get; } = Directory.CreateTempSubdirectory("tripline-publish-").FullName;
 

@@ -149,15 +149,20 @@ public sealed class ManifestLoaderTests : IDisposable
         var result = ManifestLoader.LoadFromText("""
             apiVersion: v1
             kind: Pod
-            metadata: { name: a, namespace: x, labels: { version: 2, app: web } }
-            spec: { hostNetwork: yes, containers: [ { name: c, ports: [ { containerPort: 80, name: "8080" } ] } ] }
+            metadata: { name: a, namespace: x, labels: { version: 2, release: 1.10, build: 007, canary: true, app: web } }
+            spec: { hostNetwork: yes, containers: [ { name: c, ports: [ { containerPort: 80, name: "8080" }, { containerPort: "8443" } ] } ] }
             status: { phase: Running, podIPs: [ { ip: 10.0.0.1 } ] }
             """);
         Assert.Empty(result.Errors);
         var pod = Assert.Single(result.Snapshot.Pods);
+        // Label values keep the text they were written with.
         Assert.Equal("2", pod.Labels.Labels["version"]);
+        Assert.Equal("1.10", pod.Labels.Labels["release"]);
+        Assert.Equal("007", pod.Labels.Labels["build"]);
+        Assert.Equal("true", pod.Labels.Labels["canary"]);
         Assert.True(pod.HostNetwork);
-        Assert.Equal("8080", Assert.Single(pod.Ports).Name);
+        Assert.Equal(["8080", null], pod.Ports.Select(p => p.Name));
+        Assert.Equal([80, 8443], pod.Ports.Select(p => p.Port));
     }
 
     [Fact]

@@ -1,37 +1,18 @@
-using System.Text.Json.Serialization;
+using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using k8s;
 using k8s.Models;
+using Tripline.Correlation.Cluster;
 
 namespace Tripline.Correlation.Manifests;
 
 /// <summary>
-/// KubernetesClient's typed models for the kinds Tripline reads, with System.Text.Json metadata generated at build
-/// time and the same options and converters as <see cref="KubernetesJson"/>. KubernetesJson builds its metadata by
-/// reflection on first use, emitting and compiling accessors for the hundreds of types a Pod spec reaches: a
-/// quarter of a second before the first packet of a replay could be judged. The generated metadata is code,
-/// compiled ahead of time with the rest of the agent.
-/// </summary>
-[JsonSourceGenerationOptions(
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    UseStringEnumConverter = true,
-    Converters = [typeof(KubernetesJson.Iso8601TimeSpanConverter), typeof(KubernetesJson.KubernetesDateTimeConverter), typeof(KubernetesJson.KubernetesDateTimeOffsetConverter)])]
-[JsonSerializable(typeof(V1Namespace))]
-[JsonSerializable(typeof(V1Pod))]
-[JsonSerializable(typeof(V1Service))]
-[JsonSerializable(typeof(V1Node))]
-[JsonSerializable(typeof(V1EndpointSlice))]
-[JsonSerializable(typeof(V1NetworkPolicy))]
-internal sealed partial class ManifestJsonContext : JsonSerializerContext;
-
-/// <summary>
-/// The metadata a manifest is read with: <see cref="ManifestJsonContext"/>'s, less the properties the agent never
+/// The metadata a manifest is read with: <see cref="ModelJsonContext"/>'s, less the properties the agent never
 /// reads. A Pod's spec reaches some three hundred model types (volumes, probes, affinity, security contexts); building
-/// their metadata cost most of a replay's start-up, to fill fields that <see cref="Cluster.ClusterObjectConverter"/>
+/// their metadata cost most of a replay's start-up, to fill fields that <see cref="ClusterObjectConverter"/>
 /// then ignores. A property left out here is skipped in the document like an unknown one, so a value the agent does not
 /// read cannot fail the object either. NetworkPolicies are read whole: the policy engine and its validation read every
 /// field.
+/// <para>The options read scalars as YAML would have typed them for the model (<see cref="YamlJson"/>).</para>
 /// </summary>
 internal static class ManifestMetadata
 {
@@ -56,9 +37,11 @@ internal static class ManifestMetadata
         [typeof(V1ObjectReference)] = ["kind", "namespace", "name"],
     };
 
-    private static readonly System.Text.Json.JsonSerializerOptions Options = new(ManifestJsonContext.Default.Options)
+    private static readonly JsonSerializerOptions Options = new(ModelJsonContext.Default.Options)
     {
-        TypeInfoResolver = ManifestJsonContext.Default.WithAddedModifier(KeepRead),
+        TypeInfoResolver = ModelJsonContext.Default.WithAddedModifier(KeepRead),
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowReadingFromString,
+        Converters = { new YamlJson.ScalarAsString(), new YamlJson.YamlBoolean() },
     };
 
     public static JsonTypeInfo<T> For<T>() =>

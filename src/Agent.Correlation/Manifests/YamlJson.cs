@@ -1,0 +1,129 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using YamlDotNet.RepresentationModel;
+
+namespace Tripline.Correlation.Manifests;
+
+/// <summary>
+/// YAML documents as JSON, to be read into typed models with metadata generated at build time instead of a
+/// reflection-based YAML deserializer. Plain scalars are typed by the YAML 1.2 core schema (null, booleans, numbers),
+/// quoted ones are strings; the converters here then read a value as YAML would have typed it for the model: a number
+/// or boolean where the model wants a string (a label <c>version: 2</c>), a number written as a string
+/// (<c>containerPort: "80"</c>, with <see cref="System.Text.Json.Serialization.JsonNumberHandling.AllowReadingFromString"/>),
+/// and YAML 1.1's booleans (<c>hostNetwork: yes</c>).
+/// </summary>
+internal static partial class YamlJson
+{
+    [GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")]
+    private static partial Regex JsonNumber();
+
+    /// <summary>The node as UTF-8 JSON.</summary>
+    public static ReadOnlyMemory<byte> ToJson(YamlNode node)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            Write(writer, node);
+        }
+        return buffer.WrittenMemory;
+    }
+
+    public static void Write(Utf8JsonWriter writer, YamlNode node)
+    {
+        switch (node)
+        {
+            case YamlMappingNode mapping:
+                writer.WriteStartObject();
+                foreach (var (key, value) in mapping.Children)
+                {
+                    writer.WritePropertyName(key is YamlScalarNode { Value: { } name } ? name : key.ToString());
+                    Write(writer, value);
+                }
+                writer.WriteEndObject();
+                break;
+            case YamlSequenceNode sequence:
+                writer.WriteStartArray();
+                foreach (var item in sequence) Write(writer, item);
+                writer.WriteEndArray();
+                break;
+            case YamlScalarNode scalar:
+                WriteScalar(writer, scalar);
+                break;
+            default:
+                writer.WriteNullValue();
+                break;
+        }
+    }
+
+    private static void WriteScalar(Utf8JsonWriter writer, YamlScalarNode scalar)
+    {
+        string? value = scalar.Value;
+        if (scalar.Style is not YamlDotNet.Core.ScalarStyle.Plain)
+        {
+            writer.WriteStringValue(value ?? "");
+            return;
+        }
+        switch (value)
+        {
+            case null or "" or "~" or "null" or "Null" or "NULL":
+                writer.WriteNullValue();
+                return;
+            case "true" or "True" or "TRUE":
+                writer.WriteBooleanValue(true);
+                return;
+            case "false" or "False" or "FALSE":
+                writer.WriteBooleanValue(false);
+                return;
+        }
+        // A plain scalar that is a number in JSON's own syntax goes in as written, so that a model's string keeps the
+        // text (a label "1.10" stays "1.10"); other numbers YAML reads ("007", "+5") go in as strings, which the
+        // reading options take for numbers where the model wants one.
+        if (JsonNumber().IsMatch(value)) writer.WriteRawValue(value, skipInputValidation: true);
+        else writer.WriteStringValue(value);
+    }
+
+    /// <summary>A string from any scalar: a number keeps the text it was written with.</summary>
+    public sealed class ScalarAsString : System.Text.Json.Serialization.JsonConverter<string>
+    {
+        public override bool HandleNull => false;
+
+        public override string Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+        {
+            JsonTokenType.String => reader.GetString()!,
+            JsonTokenType.Number => System.Text.Encoding.UTF8.GetString(reader.ValueSpan),
+            JsonTokenType.True => "true",
+            JsonTokenType.False => "false",
+            _ => throw new JsonException($"expected a string, found {reader.TokenType}"),
+        };
+
+        public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+
+        // Label keys and the like: a property name is a string already.
+        public override string ReadAsPropertyName(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.GetString()!;
+
+        public override void WriteAsPropertyName(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WritePropertyName(value);
+    }
+
+    /// <summary>A boolean, also from YAML 1.1's words for one (yes, no, on, off, y, n), as KubernetesYaml reads them.</summary>
+    public sealed class YamlBoolean : System.Text.Json.Serialization.JsonConverter<bool>
+    {
+        public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.True: return true;
+                case JsonTokenType.False: return false;
+                case JsonTokenType.String:
+                    switch (reader.GetString()!.ToLowerInvariant())
+                    {
+                        case "true" or "yes" or "y" or "on": return true;
+                        case "false" or "no" or "n" or "off": return false;
+                    }
+                    break;
+            }
+            throw new JsonException($"expected a boolean, found {(reader.TokenType == JsonTokenType.String ? "'" + reader.GetString() + "'" : reader.TokenType.ToString())}");
+        }
+
+        public override void Write(Utf8JsonWriter writer, bool value, JsonSerializerOptions options) => writer.WriteBooleanValue(value);
+    }
+}
