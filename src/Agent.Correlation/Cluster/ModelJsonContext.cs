@@ -29,6 +29,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(V1EndpointSliceList))]
 [JsonSerializable(typeof(V1NetworkPolicyList))]
 [JsonSerializable(typeof(V1Status))]
+[JsonSerializable(typeof(k8s.KubeConfigModels.ExecCredentialResponse))]
 [JsonSerializable(typeof(Watcher<KubernetesObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1Status>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1Namespace>.WatchEvent))]
