@@ -26,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The shipped build: the same publish (self-contained, ReadyToRun) that the container image runs.
+# The shipped build: the same Native AOT publish that the container image runs.
 flock /tmp/tripline-build.lock "$ROOT/scripts/publish.sh" "$WORK/agent" >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; exit 1; }
 python3 "$ROOT/benchmarks/live/frames.py" "$WORK/frames.pcap" "$PACKETS"
 

@@ -10,7 +10,7 @@ for pkg in tcpdump hyperfine; do
 done
 work=$(mktemp -d /tmp/tripline-replay-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The shipped build: the same publish (self-contained, ReadyToRun) that the container image runs.
+# The shipped build: the same Native AOT publish that the container image runs.
 scripts/publish.sh "$work/bin" >/dev/null
 dotnet build tools/TrafficGen -c Release -nologo -v quiet >/dev/null
 capture="$work/bench.pcap"

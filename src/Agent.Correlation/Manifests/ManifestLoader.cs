@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using k8s;
 using k8s.Models;
 using Tripline.Correlation.Cluster;
 using YamlDotNet.RepresentationModel;
