@@ -169,11 +169,13 @@ public sealed class KubernetesClusterSource : IClusterSource
         _dirtySignal.Dispose();
     }
 
+    private static readonly TimeSpan ExecPluginTimeout = TimeSpan.FromSeconds(30);
+
     private static KubernetesClientConfiguration BuildConfiguration(KubernetesSourceOptions options)
     {
         try
         {
-            if (options.KubeconfigPath is { } path) return KubernetesClientConfiguration.BuildConfigFromConfigObject(KubeconfigReader.Read(path), options.Context);
+            if (options.KubeconfigPath is { } path) return ExecCredentialPlugin.BuildConfiguration(KubeconfigReader.Read(path), options.Context, ExecPluginTimeout);
             if (KubernetesClientConfiguration.IsInCluster()) return KubernetesClientConfiguration.InClusterConfig();
         }
         catch (Exception e) when (e is KubeConfigException or KubernetesClientException or IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException or System.Text.Json.JsonException)

@@ -183,6 +183,58 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
         }
     }
 
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Run_PublishedAgentWithAnExecCredentialPlugin_AuthenticatesAndBecomesReady()
+    {
+        // Cloud clusters hand out tokens through exec plugins (aws eks get-token, gke-gcloud-auth-plugin): the
+        // published executable runs the plugin and reads its ExecCredential.
+        await using var server = await TestApiServer.StartAsync();
+        server.Store.Apply(K8sObjects.Namespace("shop"));
+        string dir = Directory.CreateTempSubdirectory("tripline-published-exec-").FullName;
+        try
+        {
+            string plugin = Path.Combine(dir, "credential-plugin");
+            await File.WriteAllTextAsync(plugin, "#!/bin/sh\nprintf '%s' '{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" + TestApiServer.Token + "\"}}'\n");
+            File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string kubeconfig = Path.Combine(dir, "kubeconfig");
+            string withToken = await File.ReadAllTextAsync(server.WriteKubeconfig());
+            await File.WriteAllTextAsync(kubeconfig, withToken.Replace($"token: {TestApiServer.Token}", $"exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}", StringComparison.Ordinal));
+            Assert.DoesNotContain(TestApiServer.Token, await File.ReadAllTextAsync(kubeconfig), StringComparison.Ordinal);
+
+            using var process = Start(published.Executable, ["run", "--kubeconfig", kubeconfig, "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--flow-log", Path.Combine(dir, "flows.log"), "--listen", "127.0.0.1:0", "--node", "node-a"], NoEnvironment);
+            var output = new StringBuilder();
+            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+            DataReceivedEventHandler onLine = (_, e) =>
+            {
+                if (e.Data is null) return;
+                lock (output) output.AppendLine(e.Data);
+                if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
+            };
+            process.OutputDataReceived += onLine;
+            process.ErrorDataReceived += onLine;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                var first = await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(ProcessTimeout));
+                Assert.True(first == listening.Task, $"no listening line (exited: {process.HasExited})\n{output}");
+                using var http = new HttpClient { BaseAddress = await listening.Task, Timeout = TimeSpan.FromSeconds(10) };
+                var status = await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK);
+                Assert.True(status == HttpStatusCode.OK, $"/readyz {status}\n{output}");
+                Assert.True(server.ListRequests(ApiResource.Namespaces) > 0, "the agent never listed namespaces");
+            }
+            finally
+            {
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static IEnumerable<string> ReadShared(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);

@@ -20,7 +20,7 @@ namespace Tripline.Tests.Correlation.Kubernetes;
 /// </summary>
 public sealed class TestApiServer : IAsyncDisposable
 {
-    private const string Token = "tripline-test-token";
+    public const string Token = "tripline-test-token";
 
     private static readonly Lazy<X509Certificate2> Certificate = new(CreateCertificate);
 
