@@ -12,7 +12,7 @@ namespace Tripline.Tests.Deploy;
 /// build stage does, from a build context holding only what the Dockerfile copies, and runs the result as the image
 /// and the DaemonSet would.
 /// </summary>
-public sealed partial class PublishTests(PublishedAgent published) : IClassFixture<PublishedAgent>
+public sealed class PublishTests(PublishedAgent published) : IClassFixture<PublishedAgent>
 {
     private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(60);
 
@@ -46,29 +46,18 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
     public async Task Run_PublishedAgentWithTheDaemonSetsEnvironment_ServesProbesAndMetricsAndStopsOnSigterm()
     {
         var daemonSet = DeployFiles.DaemonSet();
-        var agent = daemonSet.Agent();
+        var container = daemonSet.Agent();
         string flowLog = Directory.CreateDirectory(Path.Combine(published.Scratch, "flow-log")).FullName;
         // The manifest's own variables, except where this machine differs from a node: a free loopback port, a
         // writable flow-log path, and the node name the downward API would give.
-        var env = agent.Env.Where(v => v.Value is not null).ToDictionary(v => v.Name, v => v.Value!);
+        var env = container.Env.Where(v => v.Value is not null).ToDictionary(v => v.Name, v => v.Value!);
         env["TRIPLINE_LISTEN"] = "127.0.0.1:0";
         env["TRIPLINE_FLOW_LOG"] = flowLog;
         env["NODE_NAME"] = "deploy-test-node";
-        string[] args = [.. agent.Args, "--pcap", "-", "--manifests", DeployFiles.Path("deploy/demo")];
+        string[] args = [.. container.Args, "--pcap", "-", "--manifests", DeployFiles.Path("deploy/demo")];
 
-        using var process = Start(published.Executable, args, env);
-        var output = new StringBuilder();
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        DataReceivedEventHandler onLine = (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (output) output.AppendLine(e.Data);
-            if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
-        };
-        process.OutputDataReceived += onLine;
-        process.ErrorDataReceived += onLine;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var agent = RunningAgent.Start(published.Executable, args, env);
+        var process = agent.Process;
         try
         {
             await using (var stdin = process.StandardInput.BaseStream)
@@ -76,17 +65,16 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
             {
                 await pcap.CopyToAsync(stdin);
             }
-            var address = await listening.Task.WaitAsync(ProcessTimeout);
-            using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+            using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
 
-            Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, agent.ReadinessProbe.HttpGet.Path, HttpStatusCode.OK));
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(agent.LivenessProbe.HttpGet.Path)).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, container.ReadinessProbe.HttpGet.Path, HttpStatusCode.OK));
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(container.LivenessProbe.HttpGet.Path)).StatusCode);
             string metrics = await http.GetStringAsync(DeployFiles.PodMonitor().Spec.PodMetricsEndpoints[0].Path);
             Assert.Contains("tripline_flows_total", metrics, StringComparison.Ordinal);
 
             Assert.Equal(0, await RunKillAsync(process.Id));
             await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
-            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}");
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{agent.Output}");
             string[] records = [.. Directory.GetFiles(flowLog).SelectMany(File.ReadLines)];
             Assert.NotEmpty(records);
             Assert.All(records, r => Assert.Contains("\"node\":\"deploy-test-node\"", r, StringComparison.Ordinal));
@@ -110,40 +98,16 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
         server.Store.Apply(K8sObjects.DenyAll("shop"));
         string dir = Directory.CreateTempSubdirectory("tripline-published-api-").FullName;
         string pcap = Path.Combine(dir, "traffic.pcap");
-        using (var writer = new TestPcap(File.Create(pcap)))
-        {
-            uint client = TestPcap.Ip("10.244.0.3"), web = TestPcap.Ip("10.244.0.2");
-            long t = 1_764_100_000_000_000;
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x02));
-            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x12));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x11));
-            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x11));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
-        }
+        TestPcap.WriteConnection(pcap, "10.244.0.3", 40000, "10.244.0.2", 8080);
         string flowLog = Directory.CreateDirectory(Path.Combine(dir, "flow-log")).FullName;
         string[] args = ["run", "--kubeconfig", server.WriteKubeconfig(), "--pcap", pcap, "--flow-log", flowLog, "--listen", "127.0.0.1:0", "--node", "node-a"];
 
-        using var process = Start(published.Executable, args, NoEnvironment);
-        var output = new StringBuilder();
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        DataReceivedEventHandler onLine = (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (output) output.AppendLine(e.Data);
-            if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
-        };
-        process.OutputDataReceived += onLine;
-        process.ErrorDataReceived += onLine;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        using var agent = RunningAgent.Start(published.Executable, args, NoEnvironment);
+        var process = agent.Process;
         try
         {
             process.StandardInput.Close();
-            var first = await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(ProcessTimeout));
-            Assert.True(first == listening.Task, $"no listening line (exited: {process.HasExited})\n{output}");
-            var address = await listening.Task;
-            using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+            using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
             Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK));
 
             // The flow was judged by the listed pods and policy.
@@ -152,7 +116,7 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
             {
                 records = [.. Directory.GetFiles(flowLog).SelectMany(ReadShared).Where(l => l.EndsWith('}'))];
             }
-            Assert.True(records.Length == 2, $"{records.Length} records\n{output}");
+            Assert.True(records.Length == 2, $"{records.Length} records\n{agent.Output}");
             foreach (string line in records)
             {
                 using var record = System.Text.Json.JsonDocument.Parse(line);
@@ -174,7 +138,7 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
 
             Assert.Equal(0, await RunKillAsync(process.Id));
             await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
-            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}");
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{agent.Output}");
         }
         finally
         {
@@ -202,31 +166,17 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
             await File.WriteAllTextAsync(kubeconfig, withToken.Replace($"token: {TestApiServer.Token}", $"exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: {plugin}", StringComparison.Ordinal));
             Assert.DoesNotContain(TestApiServer.Token, await File.ReadAllTextAsync(kubeconfig), StringComparison.Ordinal);
 
-            using var process = Start(published.Executable, ["run", "--kubeconfig", kubeconfig, "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--flow-log", Path.Combine(dir, "flows.log"), "--listen", "127.0.0.1:0", "--node", "node-a"], NoEnvironment);
-            var output = new StringBuilder();
-            var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-            DataReceivedEventHandler onLine = (_, e) =>
-            {
-                if (e.Data is null) return;
-                lock (output) output.AppendLine(e.Data);
-                if (ListeningLine().Match(e.Data) is { Success: true } m) listening.TrySetResult(new Uri(m.Groups[1].Value));
-            };
-            process.OutputDataReceived += onLine;
-            process.ErrorDataReceived += onLine;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            using var agent = RunningAgent.Start(published.Executable, ["run", "--kubeconfig", kubeconfig, "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--flow-log", Path.Combine(dir, "flows.log"), "--listen", "127.0.0.1:0", "--node", "node-a"], NoEnvironment);
             try
             {
-                var first = await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(ProcessTimeout));
-                Assert.True(first == listening.Task, $"no listening line (exited: {process.HasExited})\n{output}");
-                using var http = new HttpClient { BaseAddress = await listening.Task, Timeout = TimeSpan.FromSeconds(10) };
+                using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
                 var status = await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK);
-                Assert.True(status == HttpStatusCode.OK, $"/readyz {status}\n{output}");
+                Assert.True(status == HttpStatusCode.OK, $"/readyz {status}\n{agent.Output}");
                 Assert.True(server.ListRequests(ApiResource.Namespaces) > 0, "the agent never listed namespaces");
             }
             finally
             {
-                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                if (!agent.Process.HasExited) agent.Process.Kill(entireProcessTree: true);
             }
         }
         finally
@@ -296,6 +246,51 @@ public sealed partial class PublishTests(PublishedAgent published) : IClassFixtu
         }
         return (process.ExitCode, await stdout + await stderr);
     }
+}
+
+/// <summary>The published agent running as a child process: its output kept for failure messages, its address once it listens.</summary>
+internal sealed partial class RunningAgent : IDisposable
+{
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private RunningAgent(Process process)
+    {
+        Process = process;
+        DataReceivedEventHandler onLine = (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_output) _output.AppendLine(e.Data);
+            if (ListeningLine().Match(e.Data) is { Success: true } m) _listening.TrySetResult(new Uri(m.Groups[1].Value));
+        };
+        process.OutputDataReceived += onLine;
+        process.ErrorDataReceived += onLine;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public Process Process { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output) return _output.ToString();
+        }
+    }
+
+    public static RunningAgent Start(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string> env) =>
+        new(PublishTests.Start(file, args, env));
+
+    /// <summary>The address from the agent's "listening on" line; fails with its output if it exits or never says.</summary>
+    public async Task<Uri> ListeningAsync(TimeSpan timeout)
+    {
+        var first = await Task.WhenAny(_listening.Task, Process.WaitForExitAsync(), Task.Delay(timeout));
+        Assert.True(first == _listening.Task, $"no listening line (exited: {Process.HasExited})\n{Output}");
+        return await _listening.Task;
+    }
+
+    public void Dispose() => Process.Dispose();
 
     [GeneratedRegex(@"listening on (http://\S+)")]
     private static partial Regex ListeningLine();

@@ -30,17 +30,7 @@ public sealed class RunWithApiServerTests : IAsyncDisposable
         _server.HoldLists(ApiResource.NetworkPolicies);
 
         string pcap = Path.Combine(_dir, "traffic.pcap");
-        using (var writer = new TestPcap(File.Create(pcap)))
-        {
-            uint client = TestPcap.Ip("10.244.0.3"), web = TestPcap.Ip("10.244.0.2");
-            long t = 1_764_100_000_000_000;
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x02));
-            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x12));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x11));
-            writer.Write(t++, TestPcap.Tcp(web, 8080, client, 40000, 0x11));
-            writer.Write(t++, TestPcap.Tcp(client, 40000, web, 8080, 0x10));
-        }
+        TestPcap.WriteConnection(pcap, "10.244.0.3", 40000, "10.244.0.2", 8080);
         string flowLog = Path.Combine(_dir, "flows.log");
         var options = new AgentOptions
         {

@@ -28,6 +28,20 @@ internal sealed class TestPcap : IDisposable
         _writer.Write(frame);
     }
 
+    /// <summary>A capture of one whole TCP connection, headers only: handshake, then each side's FIN, then the last ACK.</summary>
+    public static void WriteConnection(string path, string client, ushort clientPort, string server, ushort serverPort)
+    {
+        using var writer = new TestPcap(File.Create(path));
+        uint c = Ip(client), s = Ip(server);
+        long t = 1_764_100_000_000_000;
+        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x02));
+        writer.Write(t++, Tcp(s, serverPort, c, clientPort, 0x12));
+        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
+        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x11));
+        writer.Write(t++, Tcp(s, serverPort, c, clientPort, 0x11));
+        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
+    }
+
     /// <summary>An Ethernet + IPv4 + TCP frame, headers only.</summary>
     public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, byte flags, int payload = 0)
     {
