@@ -38,9 +38,9 @@ internal sealed class FlowPipeline : IFlowEventSink
     private readonly ManualResetEventSlim _eventsAvailable = new(false, spinCount: 1);
     // No spinning before blocking: between batches the wait is long, and spinning only burns the second core.
     private readonly ManualResetEventSlim _packetsAvailable = new(false, spinCount: 1);
-    // Set by the export thread when the flow table waits for room in the event channel.
-    private readonly ManualResetEventSlim _eventRoom = new(false, spinCount: 1);
-    private int _flowTableWaiting;
+    // The flow table sleeps here when the event channel is full, until the export thread has read it down to half.
+    private readonly RoomSignal _eventRoom = new(EventChannelCapacity);
+    private readonly Func<bool> _eventsFull;
     private readonly SignallingWriter _input;
     private EventBatch _pendingEvents;
     private Thread? _exportThread;
@@ -76,6 +76,7 @@ internal sealed class FlowPipeline : IFlowEventSink
         });
         for (int i = 0; i < EventChannelCapacity + 2; i++) _freeEvents.Enqueue(new EventBatch());
         _pendingEvents = RentEvents();
+        _eventsFull = () => _events.Reader.Count >= EventChannelCapacity && _exportFailure is null;
         // Deferred events are judged as soon as the cluster is whole, not at the export thread's next timeout.
         cluster.ModelChanged += model =>
         {
@@ -103,49 +104,40 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// channel, because a continuation per batch keeps thread-pool workers spinning between batches. A finite source
     /// that finds the channel full sleeps until the flow table has read it down to half (<see cref="Read"/>).
     /// </summary>
-    private sealed class SignallingWriter(Channel<PacketBatch> channel, ManualResetEventSlim signal) : ChannelWriter<PacketBatch>, IBlockingBatchWriter
+    private sealed class SignallingWriter : ChannelWriter<PacketBatch>, IBlockingBatchWriter
     {
-        private readonly ManualResetEventSlim _room = new(false, spinCount: 1);
-        private int _producerWaiting;
+        private readonly Channel<PacketBatch> _channel;
+        private readonly ManualResetEventSlim _signal;
+        private readonly RoomSignal _room = new(ChannelCapacity);
+        private readonly Func<bool> _full;
+
+        public SignallingWriter(Channel<PacketBatch> channel, ManualResetEventSlim signal)
+        {
+            _channel = channel;
+            _signal = signal;
+            _full = () => channel.Reader.Count >= ChannelCapacity && !channel.Reader.Completion.IsCompleted;
+        }
 
         public override bool TryWrite(PacketBatch item)
         {
-            if (!channel.Writer.TryWrite(item)) return false;
-            signal.Set();
+            if (!_channel.Writer.TryWrite(item)) return false;
+            _signal.Set();
             return true;
         }
 
-        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => channel.Writer.WaitToWriteAsync(cancellationToken);
+        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => _channel.Writer.WaitToWriteAsync(cancellationToken);
 
         public override bool TryComplete(Exception? error = null)
         {
-            bool completed = channel.Writer.TryComplete(error);
-            signal.Set();
+            bool completed = _channel.Writer.TryComplete(error);
+            _signal.Set();
             return completed;
         }
 
-        public void WaitForRoom(CancellationToken cancellationToken)
-        {
-            _room.Reset();
-            Interlocked.Exchange(ref _producerWaiting, 1);
-            // Checked after announcing the wait (both sides take the channel's lock), so a read in between is not missed;
-            // the timeout re-checks in case the reader is gone.
-            while (channel.Reader.Count >= ChannelCapacity && !channel.Reader.Completion.IsCompleted)
-            {
-                _room.Wait(100, cancellationToken);
-            }
-            Volatile.Write(ref _producerWaiting, 0);
-        }
+        public void WaitForRoom(CancellationToken cancellationToken) => _room.WaitWhile(_full, cancellationToken);
 
         /// <summary>Called by the flow-table thread after each read: wakes a waiting source once there is room for half the channel.</summary>
-        public void Read()
-        {
-            if (Volatile.Read(ref _producerWaiting) != 0 && channel.Reader.Count <= ChannelCapacity / 2)
-            {
-                Volatile.Write(ref _producerWaiting, 0);
-                _room.Set();
-            }
-        }
+        public void Read() => _room.Read(_channel.Reader.Count);
     }
 
     /// <summary>Runs a finite source to its end: every flow ends with <c>eof</c> at its last packet.</summary>
@@ -331,10 +323,7 @@ internal sealed class FlowPipeline : IFlowEventSink
                 batch.Count = 0;
                 return;
             }
-            _eventRoom.Reset();
-            Interlocked.Exchange(ref _flowTableWaiting, 1);
-            if (_events.Reader.Count >= EventChannelCapacity && _exportFailure is null) _eventRoom.Wait(100);
-            Volatile.Write(ref _flowTableWaiting, 0);
+            _eventRoom.WaitWhile(_eventsFull);
         }
         _eventsAvailable.Set();
         _pendingEvents = RentEvents();
@@ -376,8 +365,7 @@ internal sealed class FlowPipeline : IFlowEventSink
                 bool holdingFull = _holdUntilSynced is not null && !model.IsSynced && deferredEvents >= MaxDeferredEvents;
                 while (!holdingFull && reader.TryRead(out var batch))
                 {
-                    // A flow table waiting for room is woken once half the channel is free, not on every read.
-                    if (Volatile.Read(ref _flowTableWaiting) != 0 && reader.Count <= EventChannelCapacity / 2) _eventRoom.Set();
+                    _eventRoom.Read(reader.Count);
                     if (model.IsSynced && deferred.Count == 0)
                     {
                         Export(batch, model);
@@ -389,7 +377,8 @@ internal sealed class FlowPipeline : IFlowEventSink
                     deferredEvents += batch.Count;
                     holdingFull = _holdUntilSynced is not null && deferredEvents >= MaxDeferredEvents;
                 }
-                if (Volatile.Read(ref _flowTableWaiting) != 0) _eventRoom.Set();
+                // Drained (or holding): a waiting flow table re-checks the channel now.
+                _eventRoom.Read(0);
                 // Completion means the writer is done and everything was read: checked after the drain, not before.
                 bool finished = reader.Completion.IsCompleted;
                 if (deferred.Count > 0 && !model.IsSynced && finished && _holdUntilSynced is { } hold)
