@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Tripline.Capture.Parsing;
 
 namespace Tripline.Capture.Flows;
@@ -57,10 +58,19 @@ public struct InterfaceSet
 /// One flow, oriented from initiator (<see cref="Source"/>) to responder (<see cref="Destination"/>).
 /// Lives by value in the flow table's slot array; copies of it travel in flow events.
 /// </summary>
+/// <remarks>
+/// Three cache lines exactly (<see cref="Size"/>), stored from a line boundary (<see cref="AlignedArray{T}"/>), so the
+/// hot part, which leads, fills the first two lines whole: a packet's lookup and update touch those two and no other.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential, Size = Size)]
 public struct FlowEntry
 {
-    // Ordered by use: the key and everything a packet updates come first (about 100 bytes, two cache lines
-    // that the flow table prefetches), what only records and sweeps read comes after.
+    public const int Size = 192;
+    /// <summary>The key and everything a packet updates (through <see cref="BytesReceived"/>) lie within these first bytes.</summary>
+    public const int HotBytes = 128;
+
+    // Ordered by use: the key and everything a packet updates come first (104 bytes, the two cache lines that the
+    // flow table prefetches), what only records and sweeps read comes after.
     public IpAddress Source;
     public IpAddress Destination;
     public ushort SourcePort;

@@ -17,7 +17,7 @@ public sealed class FlowTable
     /// <summary>The table starts at this many slots and doubles as flows arrive, up to twice the flow limit.</summary>
     internal const int InitialSlots = 8192;
 
-    private FlowEntry[] _slots;
+    private AlignedArray<FlowEntry> _slots;
     /// <summary>One bit per slot, set when occupied: sweeps visit live flows, not every slot of a mostly empty table.</summary>
     private ulong[] _occupied;
     /// <summary>
@@ -84,18 +84,26 @@ public sealed class FlowTable
     // Optimized from the first call: a replay lasts a second or two, and tiered compilation would spend it in
     // unoptimized and instrumented versions of the per-packet code.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public bool Add(ref PacketHeaders packet)
+    public bool Add(ref PacketHeaders packet) => Add(ref packet, HashOf(in packet));
+
+    /// <summary><see cref="Add(ref PacketHeaders)"/> with the packet's hash already computed (for its prefetch).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private bool Add(ref PacketHeaders packet, uint hash)
     {
         if (packet.TimestampNs > _now) _now = packet.TimestampNs;
         if (_now >= _nextSweep) SweepDue();
 
-        if ((packet.Flags & PacketFlags.Fragment) != 0 && !ResolveFragmentPorts(ref packet))
+        if ((packet.Flags & PacketFlags.Fragment) != 0)
         {
-            Stats.UnmatchedFragments++;
-            return false;
+            if (!ResolveFragmentPorts(ref packet))
+            {
+                Stats.UnmatchedFragments++;
+                return false;
+            }
+            // A later fragment has just borrowed its ports.
+            hash = HashOf(in packet);
         }
 
-        uint hash = HashOf(in packet);
         int slot = (int)(hash & (uint)_mask);
         var tags = _tags;
         uint tag;
@@ -134,31 +142,38 @@ public sealed class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Add(Span<PacketHeaders> packets)
     {
+        // Each packet's hash is computed once, for its prefetch, and kept here until its turn comes.
         const int Ahead = 8;
+        Span<uint> hashes = stackalloc uint[Ahead];
         int count = packets.Length;
-        for (int i = 0; i < Math.Min(Ahead, count); i++) Prefetch(in packets[i]);
+        for (int i = 0; i < Math.Min(Ahead, count); i++) hashes[i] = Prefetch(in packets[i]);
         for (int i = 0; i < count; i++)
         {
-            if (i + Ahead < count) Prefetch(in packets[i + Ahead]);
-            Add(ref packets[i]);
+            uint hash = hashes[i & (Ahead - 1)];
+            if (i + Ahead < count) hashes[(i + Ahead) & (Ahead - 1)] = Prefetch(in packets[i + Ahead]);
+            Add(ref packets[i], hash);
         }
     }
 
-    // The key and the fields a packet updates lead FlowEntry (up to BytesReceived).
-    private const int HotBytes = 104;
-
-    /// <summary>Starts loading the hash tag and the hot part of the slot where a packet's flow most likely lives.</summary>
+    /// <summary>
+    /// Starts loading the hash tag and the hot part of the slot where a packet's flow most likely lives, and answers
+    /// the packet's hash. The hot part is the first two cache lines of the entry (see <see cref="FlowEntry"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void Prefetch(in PacketHeaders packet)
+    private unsafe uint Prefetch(in PacketHeaders packet)
     {
-        if (!Sse.IsSupported) return;
-        int slot = (int)(HashOf(in packet) & (uint)_mask);
-        // A prefetch never faults, so an address made stale by the GC moving the array costs nothing but the hint.
-        Sse.Prefetch0(Unsafe.AsPointer(ref _tags[slot]));
-        byte* entry = (byte*)Unsafe.AsPointer(ref _slots[slot]);
-        Sse.Prefetch0(entry);
-        Sse.Prefetch0(entry + 64);
-        Sse.Prefetch0(entry + HotBytes - 1);
+        uint hash = HashOf(in packet);
+        if (Sse.IsSupported)
+        {
+            int slot = (int)(hash & (uint)_mask);
+            // The tags are an ordinary array the collector may move, but a stale address only wastes the hint: a
+            // prefetch never faults.
+            Sse.Prefetch0(Unsafe.AsPointer(ref _tags[slot]));
+            byte* entry = _slots.AddressOf(slot);
+            Sse.Prefetch0(entry);
+            Sse.Prefetch0(entry + 64);
+        }
+        return hash;
     }
 
     /// <summary>Moves the table's clock forward without a packet (live capture on a quiet node) and sweeps if due.</summary>
@@ -401,8 +416,8 @@ public sealed class FlowTable
         _sink.OnFlowEvent(FlowEventKind.Start, packet.TimestampNs, in entry);
     }
 
-    private static (FlowEntry[] Slots, uint[] Tags, ulong[] Occupied) NewArrays(int capacity) =>
-        (HugePageArray.Allocate<FlowEntry>(capacity), new uint[capacity], new ulong[Math.Max(1, capacity / 64)]);
+    private static (AlignedArray<FlowEntry> Slots, uint[] Tags, ulong[] Occupied) NewArrays(int capacity) =>
+        (new AlignedArray<FlowEntry>(capacity), new uint[capacity], new ulong[Math.Max(1, capacity / 64)]);
 
     /// <summary>Doubles the table and places every flow again (per flow count, never per packet).</summary>
     private void Grow()
