@@ -49,6 +49,8 @@ public sealed partial class LiveCaptureSource : IPacketSource
     // The dispatch in progress (capture thread only): the callback reaches them through the GC handle it is given.
     private PacketBatch _batch = null!;
     private ChannelWriter<PacketBatch>? _output;
+    private ICoalescingBatchWriter? _quiet;
+    private bool _unannounced;
     private PacketBatchPool? _pool;
     private LiveDevice? _current;
     private long _scale;
@@ -84,7 +86,9 @@ public sealed partial class LiveCaptureSource : IPacketSource
         long rescanMs = (long)_options.RescanInterval.TotalMilliseconds;
         long handoffMs = Math.Max(1, (long)_options.HandoffDelay.TotalMilliseconds);
         long nextRescan = 0;
+        long pauseMs = (long)_options.BusyPause.TotalMilliseconds;
         _output = output;
+        _quiet = output as ICoalescingBatchWriter;
         _pool = pool;
         _batch = pool.Rent();
         var self = GCHandle.Alloc(this);
@@ -108,6 +112,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     continue;
                 }
                 int ready = Poll(timeout);
+                long framesBefore = Counters.Frames;
                 if (ready > 0)
                 {
                     for (int i = 0; i < _devices.Count; i++)
@@ -125,12 +130,17 @@ public sealed partial class LiveCaptureSource : IPacketSource
                 {
                     Handoff();
                 }
+                // One wake-up of the flow table for everything this round handed over.
+                Announce();
+                // Busy: let the kernel fill a few more blocks before the next round (a quiet node never waits here).
+                if (pauseMs > 0 && Counters.Frames - framesBefore >= _batch.Items.Length) cancellationToken.WaitHandle.WaitOne((int)pauseMs);
             }
         }
         finally
         {
             // Shutdown: what was read goes to the flow table, which ends every flow after draining the queue.
             if (_batch.Count > 0) Handoff();
+            Announce();
             pool.Return(_batch);
             self.Free();
             foreach (var device in _devices) Release(device, "capture stopped");
@@ -223,9 +233,10 @@ public sealed partial class LiveCaptureSource : IPacketSource
 
     private void Handoff()
     {
-        if (_output!.TryWrite(_batch))
+        if (_quiet is { } quiet ? quiet.TryWriteQuietly(_batch) : _output!.TryWrite(_batch))
         {
             _batch = _pool!.Rent();
+            _unannounced = _quiet is not null;
         }
         else
         {
@@ -233,6 +244,13 @@ public sealed partial class LiveCaptureSource : IPacketSource
             Counters.QueueDroppedPackets += _batch.Count;
             _batch.Count = 0;
         }
+    }
+
+    private void Announce()
+    {
+        if (!_unannounced) return;
+        _unannounced = false;
+        _quiet!.Wake();
     }
 
     private void Rescan(long now)

@@ -104,7 +104,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// channel, because a continuation per batch keeps thread-pool workers spinning between batches. A finite source
     /// that finds the channel full sleeps until the flow table has read it down to half (<see cref="Read"/>).
     /// </summary>
-    private sealed class SignallingWriter : ChannelWriter<PacketBatch>, IBlockingBatchWriter
+    private sealed class SignallingWriter : ChannelWriter<PacketBatch>, IBlockingBatchWriter, ICoalescingBatchWriter
     {
         private readonly Channel<PacketBatch> _channel;
         private readonly ManualResetEventSlim _signal;
@@ -124,6 +124,10 @@ internal sealed class FlowPipeline : IFlowEventSink
             _signal.Set();
             return true;
         }
+
+        public bool TryWriteQuietly(PacketBatch item) => _channel.Writer.TryWrite(item);
+
+        public void Wake() => _signal.Set();
 
         public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => _channel.Writer.WaitToWriteAsync(cancellationToken);
 
