@@ -25,39 +25,48 @@ public enum PacketFlags : ushort
 /// The headers of one frame, filled in place by <see cref="PacketParser"/>. A plain mutable struct so that batches
 /// of them are arrays that the capture thread writes and the flow-table thread reads without copying objects.
 /// </summary>
+/// <remarks>
+/// Ordered by use: everything the flow table reads for a packet comes first and fills one cache line, so that the
+/// flow-table thread, which reads batches written on another core, fetches one line per packet rather than two.
+/// The rest (tunnel endpoints, link-level lengths and tags) is read only when a tunnelled flow starts.
+/// </remarks>
 public struct PacketHeaders
 {
     /// <summary>Capture time, nanoseconds since the Unix epoch.</summary>
     public long TimestampNs;
     public IpAddress Source;
     public IpAddress Destination;
-    /// <summary>Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set.</summary>
-    public IpAddress OuterSource;
-    public IpAddress OuterDestination;
-    /// <summary>Length of the frame on the wire.</summary>
-    public int WireLength;
-    /// <summary>Bytes captured (at most the snaplen).</summary>
-    public int CapturedLength;
+    public ushort SourcePort;
+    public ushort DestinationPort;
+    public byte Protocol;
+    public TcpFlags TcpFlags;
+    public PacketFlags Flags;
     /// <summary>Length of the IP packet as its header declares it: the unit of the byte counters.</summary>
     public int IpLength;
     /// <summary>Interface the frame was seen on: the capture device's index, a pcapng interface id, or SLL2's ifindex.</summary>
     public int InterfaceIndex;
-    public ushort SourcePort;
-    public ushort DestinationPort;
-    /// <summary>Innermost VLAN id when <see cref="PacketFlags.Vlan"/> is set.</summary>
-    public ushort VlanId;
     /// <summary>IPv4 identification (low 16 bits of the IPv6 one) for matching fragments to their first.</summary>
     public uint FragmentId;
-    /// <summary>VXLAN VNI or Geneve VNI when tunnelled.</summary>
-    public uint TunnelId;
-    public byte Protocol;
-    public byte IpVersion;
-    public TcpFlags TcpFlags;
     public byte IcmpType;
     public byte IcmpCode;
     /// <summary>Type of the first SCTP chunk (INIT, INIT ACK, ABORT, SHUTDOWN COMPLETE, ...).</summary>
     public byte SctpChunkType;
-    public PacketFlags Flags;
+    public byte IpVersion;
+
+    /// <summary>Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set.</summary>
+    public IpAddress OuterSource;
+    public IpAddress OuterDestination;
+    /// <summary>VXLAN VNI or Geneve VNI when tunnelled.</summary>
+    public uint TunnelId;
+    /// <summary>Length of the frame on the wire.</summary>
+    public int WireLength;
+    /// <summary>Bytes captured (at most the snaplen).</summary>
+    public int CapturedLength;
+    /// <summary>Innermost VLAN id when <see cref="PacketFlags.Vlan"/> is set.</summary>
+    public ushort VlanId;
+
+    /// <summary>The bytes, from the start, that hold every field the flow table reads for a packet that is not tunnelled.</summary>
+    public const int FlowBytes = 64;
 
     public readonly bool Has(PacketFlags flag) => (Flags & flag) != 0;
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Tripline.Capture.Flows;
+using Tripline.Capture.Parsing;
 
 namespace Tripline.Tests.Capture;
 
@@ -31,6 +32,22 @@ public sealed unsafe class FlowEntryLayoutTests
 
     private static long Offset<T>(ref FlowEntry entry, ref T field) =>
         Unsafe.ByteOffset(ref Unsafe.As<FlowEntry, byte>(ref entry), ref Unsafe.As<T, byte>(ref field));
+
+    [Fact]
+    public void PacketHeaders_FieldsTheFlowTableReads_LieInTheFirstLine()
+    {
+        var h = default(PacketHeaders);
+        long End<T>(ref T field) where T : unmanaged =>
+            Unsafe.ByteOffset(ref Unsafe.As<PacketHeaders, byte>(ref h), ref Unsafe.As<T, byte>(ref field)) + sizeof(T);
+
+        long[] ends =
+        [
+            End(ref h.TimestampNs), End(ref h.Source), End(ref h.Destination), End(ref h.SourcePort), End(ref h.DestinationPort),
+            End(ref h.Protocol), End(ref h.TcpFlags), End(ref h.Flags), End(ref h.IpLength), End(ref h.InterfaceIndex),
+            End(ref h.FragmentId), End(ref h.IcmpType), End(ref h.IcmpCode), End(ref h.SctpChunkType),
+        ];
+        Assert.All(ends, end => Assert.True(end <= PacketHeaders.FlowBytes, $"a field the flow table reads ends at {end}"));
+    }
 
     [Theory]
     [InlineData(16)]
