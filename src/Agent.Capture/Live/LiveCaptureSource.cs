@@ -18,7 +18,8 @@ namespace Tripline.Capture.Live;
 /// packet, and even its pointer-only read costs a native call and a handle reference count per packet) into
 /// pooled batches that go to the flow table without ever waiting: a full queue is a counted loss. Interfaces are
 /// listed again every <see cref="LiveCaptureOptions.RescanInterval"/>, so veths of new pods are captured and
-/// vanished ones released.
+/// vanished ones released. The flow table is woken once per poll round, and a busy round is followed by a short
+/// pause (<see cref="LiveCaptureOptions.BusyPause"/>) so that the next one reads several kernel blocks at once.
 /// </summary>
 /// <remarks>
 /// Double counting is left to the flow table's rule: a packet between two pods of the node is read on both veths
