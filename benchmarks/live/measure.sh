@@ -77,12 +77,13 @@ kill -TERM $AGENT; wait $AGENT || true
 AGENT=
 line=$(grep "released $VETH" "$WORK/agent.log")
 captured=$(( $(sed -E 's/.*\(([0-9]+) packets read.*/\1/' <<<"$line") - warm ))
+agent_captured=$captured
 dropped=$(sed -E 's/.* ([0-9]+) dropped by the kernel.*/\1/' <<<"$line")
 agent_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
 echo "agent:   offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${agent_cpu}s," \
-  "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB;" \
-  "capture thread $(awk -v a="$source_before" -v b="$source_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}')," \
-  "flow-table thread $(awk -v a="$flows_before" -v b="$flows_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.2f", (b - a) / t / n * 1e6}') CPU s per million packets"
+  "$(awk -v c="$agent_cpu" -v n="$captured" 'BEGIN {printf "%.3f", c / n * 1e6}') CPU s per million packets, RSS $((agent_rss / 1024)) MiB;" \
+  "capture thread $(awk -v a="$source_before" -v b="$source_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.3f", (b - a) / t / n * 1e6}')," \
+  "flow-table thread $(awk -v a="$flows_before" -v b="$flows_after" -v t="$ticks" -v n="$captured" 'BEGIN {printf "%.3f", (b - a) / t / n * 1e6}') CPU s per million packets"
 
 # tcpdump.
 ip netns exec "$NODE" tcpdump -i "$VETH" -w /dev/null -s 128 >"$WORK/tcpdump.log" 2>&1 &
@@ -100,4 +101,6 @@ captured=$(( $(awk '/packets captured/ {print $1}' "$WORK/tcpdump.log") - warm )
 dropped=$(awk '/dropped by kernel/ {print $1}' "$WORK/tcpdump.log")
 dump_cpu=$(awk -v a="$before" -v b="$after" -v t="$ticks" 'BEGIN {printf "%.2f", (b - a) / t}')
 echo "tcpdump: offered $offered ($rate pps), captured $captured, kernel dropped $dropped, CPU ${dump_cpu}s," \
-  "$(awk -v c="$dump_cpu" -v n="$captured" 'BEGIN {printf "%.2f", c / n * 1e6}') CPU s per million packets, RSS $((dump_rss / 1024)) MiB"
+  "$(awk -v c="$dump_cpu" -v n="$captured" 'BEGIN {printf "%.3f", c / n * 1e6}') CPU s per million packets, RSS $((dump_rss / 1024)) MiB"
+# The ratio the issue asks about: the agent's CPU per captured packet over tcpdump's, in this run.
+echo "ratio:   agent / tcpdump CPU per packet $(awk -v a="$agent_cpu" -v d="$dump_cpu" -v n="$agent_captured" -v m="$captured" 'BEGIN {printf "%.2f", (a / n) / (d / m)}')"
