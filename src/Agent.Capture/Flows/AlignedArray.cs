@@ -24,8 +24,12 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
     internal const long HugePageThreshold = 1024 * 1024;
     private const int CacheLine = 64;
 
-    private readonly byte[] _storage;
+    private readonly CacheLineBytes[] _storage;
     private readonly T* _first;
+
+    /// <summary>The unit of storage: counting in lines rather than bytes keeps tables past 2 GB (a bound of 2^26 flows) allocatable.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = CacheLine)]
+    private struct CacheLineBytes;
 
     public AlignedArray(int length)
     {
@@ -35,8 +39,8 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
         long alignment = huge ? HugePageBytes : CacheLine;
         // Whole huge pages, so the last one is not shared with other objects (which would keep it from being huge).
         long span = huge ? (bytes + HugePageBytes - 1) & ~(HugePageBytes - 1) : bytes;
-        // Fresh memory from the kernel is already zero, and bytes beyond the span are never touched.
-        _storage = GC.AllocateArray<byte>(checked((int)(span + alignment)), pinned: true);
+        // The collector hands the array out zeroed; the lines before and after the aligned span are never touched.
+        _storage = GC.AllocateArray<CacheLineBytes>(checked((int)((span + alignment + CacheLine - 1) / CacheLine)), pinned: true);
         long start = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_storage));
         _first = (T*)((start + alignment - 1) & ~(alignment - 1));
         if (huge && OperatingSystem.IsLinux())
@@ -63,9 +67,6 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public byte* AddressOf(int index) => (byte*)(_first + index);
 
-    /// <summary>The whole array as a span (sweeps that end every flow).</summary>
-    public Span<T> AsSpan() => new(_first, Length);
-
     private static void ThrowIndex() => throw new ArgumentOutOfRangeException("index");
 
     private static void Advise(void* start, long bytes)
@@ -85,7 +86,7 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
     /// their contents alone and so may run while the table is in use. Otherwise the first packets of new flows pay
     /// for zeroing fresh memory on the packet path; under a hypervisor that is milliseconds per huge page.
     /// </summary>
-    private static void Populate(byte[] storage, T* start, long bytes)
+    private static void Populate(CacheLineBytes[] storage, T* start, long bytes)
     {
         var thread = new Thread(() =>
         {

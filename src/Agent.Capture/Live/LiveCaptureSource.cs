@@ -51,7 +51,13 @@ public sealed partial class LiveCaptureSource : IPacketSource
     private PacketBatch _batch = null!;
     private ChannelWriter<PacketBatch>? _output;
     private ICoalescingBatchWriter? _quiet;
-    private bool _unannounced;
+    // Batches handed over quietly since the flow table was last woken.
+    private int _unannounced;
+    /// <summary>
+    /// A round over many busy interfaces can hand over more than the queue holds: the flow table is woken at this many
+    /// batches even mid-round, so that it drains the queue before a batch is lost to a full queue while it sleeps.
+    /// </summary>
+    private const int WakeAtBatches = 16;
     private PacketBatchPool? _pool;
     private LiveDevice? _current;
     private long _scale;
@@ -237,7 +243,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         if (_quiet is { } quiet ? quiet.TryWriteQuietly(_batch) : _output!.TryWrite(_batch))
         {
             _batch = _pool!.Rent();
-            _unannounced = _quiet is not null;
+            if (_quiet is not null && ++_unannounced >= WakeAtBatches) Announce();
         }
         else
         {
@@ -249,8 +255,8 @@ public sealed partial class LiveCaptureSource : IPacketSource
 
     private void Announce()
     {
-        if (!_unannounced) return;
-        _unannounced = false;
+        if (_unannounced == 0) return;
+        _unannounced = 0;
         _quiet!.Wake();
     }
 

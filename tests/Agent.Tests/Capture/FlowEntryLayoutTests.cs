@@ -70,7 +70,7 @@ public sealed unsafe class FlowEntryLayoutTests
         var array = new AlignedArray<FlowEntry>(1024);
         array[1023].PacketsSent = 7;
 
-        Assert.All(array.AsSpan()[..1023].ToArray(), e => Assert.Equal(0UL, e.PacketsSent | e.BytesSent | (ulong)e.LastSeenNs));
+        for (int i = 0; i < 1023; i++) Assert.Equal(0UL, array[i].PacketsSent | array[i].BytesSent | (ulong)array[i].LastSeenNs);
         Assert.Equal(7UL, array[1023].PacketsSent);
         Assert.Throws<ArgumentOutOfRangeException>(() => array[1024].PacketsSent = 1);
         Assert.Throws<ArgumentOutOfRangeException>(() => array[-1].PacketsSent = 1);

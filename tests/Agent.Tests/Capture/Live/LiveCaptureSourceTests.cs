@@ -121,7 +121,7 @@ public sealed class LiveCaptureSourceTests(ITestOutputHelper output)
                 while (device.GetNextPacket(out PacketCapture e) == GetPacketStatus.PacketRead) n += e.Data.Length > 0 ? 1 : 0;
                 return n;
             });
-            double ours = BytesPerPacket(path, static (device, _) =>
+            static int Dispatch(CaptureFileReaderDevice device, PacketHeaders[] _)
             {
                 unsafe
                 {
@@ -131,7 +131,10 @@ public sealed class LiveCaptureSourceTests(ITestOutputHelper output)
                     }
                     return n;
                 }
-            });
+            }
+            // The lower of two passes: an allocation per packet shows in both, while the runtime's own one-off work on
+            // this thread (a method's tier-up, say, when other tests keep the machine busy) shows in one at most.
+            double ours = Math.Min(BytesPerPacket(path, Dispatch), BytesPerPacket(path, Dispatch));
             output.WriteLine($"GetNextPacket: {sharpPcap:F1} B/packet; pcap_dispatch + parse: {ours:F3} B/packet");
             Assert.True(sharpPcap >= 24, $"SharpPcap's GetNextPacket allocated {sharpPcap:F1} B/packet");
             Assert.True(ours < 0.01, $"the dispatch path allocated {ours:F3} B/packet");
