@@ -37,15 +37,22 @@ public static class PacketParser
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static ParseStatus TryParseGeneral(ReadOnlySpan<byte> frame, LinkType link, ref PacketHeaders headers, bool decapsulate = true)
     {
+        Reset(ref headers, frame.Length);
+        return ParseLink(frame, link, ref headers, decapsulate ? 1 : 0);
+    }
+
+    /// <summary>Clears what a parse fills in, keeping what the source set: the time, the wire length and the interface.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Reset(ref PacketHeaders headers, int capturedLength)
+    {
         long ts = headers.TimestampNs;
         int wire = headers.WireLength;
         int iface = headers.InterfaceIndex;
         headers = default;
         headers.TimestampNs = ts;
-        headers.WireLength = wire == 0 ? frame.Length : wire;
-        headers.CapturedLength = frame.Length;
+        headers.WireLength = wire == 0 ? capturedLength : wire;
+        headers.CapturedLength = capturedLength;
         headers.InterfaceIndex = iface;
-        return ParseLink(frame, link, ref headers, decapsulate ? 1 : 0);
     }
 
     /// <summary>
@@ -90,14 +97,7 @@ public static class PacketParser
             return false;
         }
 
-        long ts = h.TimestampNs;
-        int wire = h.WireLength;
-        int iface = h.InterfaceIndex;
-        h = default;
-        h.TimestampNs = ts;
-        h.WireLength = wire == 0 ? frame.Length : wire;
-        h.CapturedLength = frame.Length;
-        h.InterfaceIndex = iface;
+        Reset(ref h, frame.Length);
         h.IpVersion = 4;
         h.IpLength = totalLength;
         h.Source = IpAddress.FromV4(frame.Slice(Ip + 12, 4));
