@@ -48,17 +48,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
     private string? _lastReason = "";
 
     // The dispatch in progress (capture thread only): the callback reaches them through the GC handle it is given.
-    private PacketBatch _batch = null!;
-    private ChannelWriter<PacketBatch>? _output;
-    private ICoalescingBatchWriter? _quiet;
-    // Batches handed over quietly since the flow table was last woken.
-    private int _unannounced;
-    /// <summary>
-    /// A round over many busy interfaces can hand over more than the queue holds: the flow table is woken at this many
-    /// batches even mid-round, so that it drains the queue before a batch is lost to a full queue while it sleeps.
-    /// </summary>
-    private const int WakeAtBatches = 16;
-    private PacketBatchPool? _pool;
+    private BatchHandoff _handoff = null!;
     private LiveDevice? _current;
     private long _scale;
     private bool _cooked;
@@ -94,10 +84,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         long handoffMs = Math.Max(1, (long)_options.HandoffDelay.TotalMilliseconds);
         long nextRescan = 0;
         long pauseMs = (long)_options.BusyPause.TotalMilliseconds;
-        _output = output;
-        _quiet = output as ICoalescingBatchWriter;
-        _pool = pool;
-        _batch = pool.Rent();
+        _handoff = new BatchHandoff(output, pool, Counters);
         var self = GCHandle.Alloc(this);
         long batchSince = 0;
         try
@@ -111,7 +98,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     nextRescan = now + rescanMs;
                 }
                 int timeout = (int)Math.Clamp(nextRescan - now, 0, IdlePollMs);
-                if (_batch.Count > 0) timeout = (int)Math.Clamp(batchSince + handoffMs - now, 0, timeout);
+                if (_handoff.Current.Count > 0) timeout = (int)Math.Clamp(batchSince + handoffMs - now, 0, timeout);
 
                 if (_devices.Count == 0)
                 {
@@ -125,30 +112,30 @@ public sealed partial class LiveCaptureSource : IPacketSource
                     for (int i = 0; i < _devices.Count; i++)
                     {
                         if (_pollFds[i].Revents == 0) continue;
-                        int before = _batch.Count;
+                        int before = _handoff.Current.Count;
                         var device = _devices[i];
                         Drain(device, GCHandle.ToIntPtr(self));
-                        if (before == 0 && _batch.Count > 0) batchSince = Environment.TickCount64;
+                        if (before == 0 && _handoff.Current.Count > 0) batchSince = Environment.TickCount64;
                         // A failed handle polls as ready forever: release it now rather than spin until the next rescan.
                         if (device.Failure is not null) nextRescan = 0;
                     }
                 }
-                if (_batch.Count > 0 && Environment.TickCount64 - batchSince >= handoffMs)
+                if (_handoff.Current.Count > 0 && Environment.TickCount64 - batchSince >= handoffMs)
                 {
-                    Handoff();
+                    _handoff.Handoff();
                 }
                 // One wake-up of the flow table for everything this round handed over.
-                Announce();
+                _handoff.Announce();
                 // Busy: let the kernel fill a few more blocks before the next round (a quiet node never waits here).
-                if (pauseMs > 0 && Counters.Frames - framesBefore >= _batch.Items.Length) cancellationToken.WaitHandle.WaitOne((int)pauseMs);
+                if (pauseMs > 0 && Counters.Frames - framesBefore >= _handoff.Current.Items.Length) cancellationToken.WaitHandle.WaitOne((int)pauseMs);
             }
         }
         finally
         {
             // Shutdown: what was read goes to the flow table, which ends every flow after draining the queue.
-            if (_batch.Count > 0) Handoff();
-            Announce();
-            pool.Return(_batch);
+            if (_handoff.Current.Count > 0) _handoff.Handoff();
+            _handoff.Announce();
+            _handoff.Release();
             self.Free();
             foreach (var device in _devices) Release(device, "capture stopped");
             _devices.Clear();
@@ -216,7 +203,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         device.Packets++;
         device.Bytes += wire;
 
-        var batch = _batch;
+        var batch = _handoff.Current;
         ref PacketHeaders headers = ref batch.Next;
         headers.TimestampNs = seconds * 1_000_000_000 + fraction * _scale;
         headers.WireLength = wire;
@@ -235,29 +222,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
             if ((uint)ifindex >= (uint)wanted.Length || !wanted[ifindex]) return;
         }
         batch.Commit();
-        if (batch.IsFull) Handoff();
-    }
-
-    private void Handoff()
-    {
-        if (_quiet is { } quiet ? quiet.TryWriteQuietly(_batch) : _output!.TryWrite(_batch))
-        {
-            _batch = _pool!.Rent();
-            if (_quiet is not null && ++_unannounced >= WakeAtBatches) Announce();
-        }
-        else
-        {
-            // Never wait for the flow table: waiting would fill the kernel ring and lose packets uncounted there.
-            Counters.QueueDroppedPackets += _batch.Count;
-            _batch.Count = 0;
-        }
-    }
-
-    private void Announce()
-    {
-        if (_unannounced == 0) return;
-        _unannounced = 0;
-        _quiet!.Wake();
+        if (batch.IsFull) _handoff.Handoff();
     }
 
     private void Rescan(long now)
