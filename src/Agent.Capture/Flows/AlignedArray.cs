@@ -74,7 +74,7 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
         try
         {
             // Only advice: a kernel without transparent huge pages refuses it and the array works as before.
-            _ = Madvise(start, (nuint)bytes, MadvHugePage);
+            _ = MemoryAdvice.Madvise(start, (nuint)bytes, MadvHugePage);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -93,7 +93,7 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
             try
             {
                 // An older kernel answers EINVAL: the pages then fault in as the table fills, as they would anyway.
-                _ = Madvise(start, (nuint)bytes, MadvPopulateWrite);
+                _ = MemoryAdvice.Madvise(start, (nuint)bytes, MadvPopulateWrite);
             }
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
             {
@@ -103,10 +103,9 @@ internal sealed unsafe class AlignedArray<T> where T : unmanaged
         { Name = "tripline-populate", IsBackground = true, Priority = ThreadPriority.BelowNormal };
         thread.Start();
     }
-
-    private static int Madvise(void* address, nuint length, int advice) => MemoryAdvice.Madvise(address, length, advice);
 }
 
+/// <summary><c>madvise(2)</c>; a generic type cannot hold a generated P/Invoke.</summary>
 internal static unsafe partial class MemoryAdvice
 {
     [LibraryImport("libc.so.6", EntryPoint = "madvise")]

@@ -55,9 +55,6 @@ public sealed record LiveCaptureOptions
     /// </summary>
     public TimeSpan BusyPause { get; init; } = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>Parsed headers per batch handed to the flow table.</summary>
-    public int BatchSize { get; init; } = Sources.PacketBatch.DefaultSize;
-
     /// <summary>Every problem at once, phrased with the option it comes from.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -73,7 +70,6 @@ public sealed record LiveCaptureOptions
         if (RescanInterval < TimeSpan.FromMilliseconds(100)) problems.Add($"rescan interval: must be at least 100 ms (was {RescanInterval})");
         if (HandoffDelay <= TimeSpan.Zero) problems.Add($"hand-off delay: must be positive (was {HandoffDelay})");
         if (BusyPause < TimeSpan.Zero || BusyPause > TimeSpan.FromMilliseconds(100)) problems.Add($"busy pause: must be between 0 and 100 ms (was {BusyPause})");
-        if (BatchSize is < 16 or > 65_536) problems.Add($"batch size: must be between 16 and 65536 (was {BatchSize})");
         if (BpfFilter is { Length: 0 }) problems.Add("--bpf-filter: empty");
         return problems;
     }

@@ -1,4 +1,5 @@
 using k8s.KubeConfigModels;
+using Tripline.Correlation.Manifests;
 using YamlDotNet.RepresentationModel;
 
 namespace Tripline.Correlation.Kubernetes;
@@ -87,12 +88,11 @@ internal static class KubeconfigReader
     private static YamlNode? Child(YamlMappingNode map, string key) =>
         map.Children.TryGetValue(new YamlScalarNode(key), out var node) ? node : null;
 
-    private static string? Scalar(YamlNode? node) =>
-        node is YamlScalarNode { Value: { } value } scalar && !(scalar.Style is YamlDotNet.Core.ScalarStyle.Plain && value is "" or "~" or "null") ? value : null;
+    private static string? Scalar(YamlNode? node) => node is YamlScalarNode scalar && !YamlJson.IsNull(scalar) ? scalar.Value : null;
 
-    private static string? Text(YamlMappingNode map, string key) => Scalar(Child(map, key));
+    private static string? Text(YamlMappingNode map, string key) => YamlJson.Text(map, key);
 
-    private static bool Flag(YamlMappingNode map, string key) => Text(map, key)?.ToLowerInvariant() is "true" or "yes" or "on";
+    private static bool Flag(YamlMappingNode map, string key) => Text(map, key) is { } text && YamlJson.TryReadBoolean(text, out bool value) && value;
 
     private static YamlMappingNode? Map(YamlMappingNode map, string key) => Child(map, key) as YamlMappingNode;
 

@@ -123,7 +123,7 @@ public static partial class ManifestLoader
 
     private static void LoadNode(YamlNode node, string file, int line, Builder builder, List<ManifestError> errors, int depth)
     {
-        if (node is YamlScalarNode { Value: null or "" or "null" or "~" }) return;
+        if (YamlJson.IsNull(node)) return;
         if (node is not YamlMappingNode map)
         {
             errors.Add(new ManifestError(file, line, null, "a manifest document must be a mapping with apiVersion and kind"));
@@ -148,7 +148,7 @@ public static partial class ManifestLoader
             {
                 foreach (var item in sequence) LoadNode(item, file, line + (int)Math.Max(0, item.Start.Line - node.Start.Line), builder, errors, depth + 1);
             }
-            else if (items is not YamlScalarNode { Value: null or "" or "null" })
+            else if (!YamlJson.IsNull(items))
             {
                 errors.Add(new ManifestError(file, line, objectName, "items must be a list"));
             }
@@ -209,8 +209,8 @@ public static partial class ManifestLoader
         return string.Join(": ", messages);
     }
 
-    private static string? Scalar(YamlMappingNode map, string key) =>
-        map.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode scalar && !string.IsNullOrEmpty(scalar.Value) ? scalar.Value : null;
+    /// <summary>An identifying field (kind, apiVersion, name, namespace): missing, null and empty alike are absent.</summary>
+    private static string? Scalar(YamlMappingNode map, string key) => YamlJson.Text(map, key) is { Length: > 0 } text ? text : null;
 
     /// <summary>
     /// Reads a document into KubernetesClient's typed model: the YAML tree is written as JSON and read with the metadata

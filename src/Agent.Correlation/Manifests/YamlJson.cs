@@ -17,6 +17,32 @@ internal static partial class YamlJson
     [GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")]
     private static partial Regex JsonNumber();
 
+    /// <summary>A YAML null: a plain <c>~</c>, <c>null</c> (in the cases YAML allows) or nothing at all. A quoted scalar is a string.</summary>
+    public static bool IsNull(YamlNode? node) =>
+        node is YamlScalarNode scalar
+        && (scalar.Value is null || (scalar.Style is YamlDotNet.Core.ScalarStyle.Plain && scalar.Value is "" or "~" or "null" or "Null" or "NULL"));
+
+    /// <summary>The text of the scalar under <paramref name="key"/>; null when the key is missing, holds no scalar, or holds a YAML null.</summary>
+    public static string? Text(YamlMappingNode map, string key) =>
+        map.Children.TryGetValue(new YamlScalarNode(key), out var node) && node is YamlScalarNode scalar && !IsNull(scalar) ? scalar.Value : null;
+
+    /// <summary>A boolean in YAML 1.1's words as well as 1.2's (true, yes, y, on; false, no, n, off; any case), as KubernetesYaml reads them.</summary>
+    public static bool TryReadBoolean(string text, out bool value)
+    {
+        switch (text.ToLowerInvariant())
+        {
+            case "true" or "yes" or "y" or "on":
+                value = true;
+                return true;
+            case "false" or "no" or "n" or "off":
+                value = false;
+                return true;
+            default:
+                value = false;
+                return false;
+        }
+    }
+
     /// <summary>The node as UTF-8 JSON.</summary>
     public static ReadOnlyMemory<byte> ToJson(YamlNode node)
     {
@@ -57,17 +83,19 @@ internal static partial class YamlJson
 
     private static void WriteScalar(Utf8JsonWriter writer, YamlScalarNode scalar)
     {
-        string? value = scalar.Value;
+        if (IsNull(scalar))
+        {
+            writer.WriteNullValue();
+            return;
+        }
+        string value = scalar.Value!;
         if (scalar.Style is not YamlDotNet.Core.ScalarStyle.Plain)
         {
-            writer.WriteStringValue(value ?? "");
+            writer.WriteStringValue(value);
             return;
         }
         switch (value)
         {
-            case null or "" or "~" or "null" or "Null" or "NULL":
-                writer.WriteNullValue();
-                return;
             case "true" or "True" or "TRUE":
                 writer.WriteBooleanValue(true);
                 return;
@@ -104,7 +132,7 @@ internal static partial class YamlJson
         public override void WriteAsPropertyName(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WritePropertyName(value);
     }
 
-    /// <summary>A boolean, also from YAML 1.1's words for one (yes, no, on, off, y, n), as KubernetesYaml reads them.</summary>
+    /// <summary>A boolean, also from YAML 1.1's words for one (<see cref="TryReadBoolean"/>).</summary>
     public sealed class YamlBoolean : System.Text.Json.Serialization.JsonConverter<bool>
     {
         public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
@@ -113,13 +141,8 @@ internal static partial class YamlJson
             {
                 case JsonTokenType.True: return true;
                 case JsonTokenType.False: return false;
-                case JsonTokenType.String:
-                    switch (reader.GetString()!.ToLowerInvariant())
-                    {
-                        case "true" or "yes" or "y" or "on": return true;
-                        case "false" or "no" or "n" or "off": return false;
-                    }
-                    break;
+                case JsonTokenType.String when TryReadBoolean(reader.GetString()!, out bool value):
+                    return value;
             }
             throw new JsonException($"expected a boolean, found {(reader.TokenType == JsonTokenType.String ? "'" + reader.GetString() + "'" : reader.TokenType.ToString())}");
         }

@@ -120,8 +120,8 @@ internal sealed class FlowPipeline : IFlowEventSink
 
         public override bool TryWrite(PacketBatch item)
         {
-            if (!_channel.Writer.TryWrite(item)) return false;
-            _signal.Set();
+            if (!TryWriteQuietly(item)) return false;
+            Wake();
             return true;
         }
 

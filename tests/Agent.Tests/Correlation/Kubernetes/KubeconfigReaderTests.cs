@@ -93,6 +93,39 @@ public sealed class KubeconfigReaderTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("true", "tripline")]
+    [InlineData("yes", "~")]
+    [InlineData("On", "null")]
+    [InlineData("off", "''")]
+    [InlineData("no", "tripline")]
+    [InlineData("FALSE", "~")]
+    [InlineData("y", "tripline")]
+    [InlineData("Null", "NULL")]
+    public async Task Read_YamlSpellingsOfBooleansAndNulls_ReadAsKubernetesClientReadsThem(string skipTlsVerify, string ns)
+    {
+        string path = Path.Combine(_dir, "spellings");
+        await File.WriteAllTextAsync(path, $$"""
+            apiVersion: v1
+            kind: Config
+            current-context: dev
+            clusters:
+            - name: dev
+              cluster: {server: "https://127.0.0.1:8443", insecure-skip-tls-verify: {{skipTlsVerify}}}
+            users:
+            - name: alice
+              user: {token: t}
+            contexts:
+            - name: dev
+              context: {cluster: dev, user: alice, namespace: {{ns}}}
+            """);
+
+        var ours = KubeconfigReader.Read(path);
+        var theirs = await KubernetesClientConfiguration.LoadKubeConfigAsync(new FileInfo(path));
+
+        Assert.Equal(Summarize(theirs), Summarize(ours));
+    }
+
     [Fact]
     public async Task Read_NotAMapping_IsAClearError()
     {
