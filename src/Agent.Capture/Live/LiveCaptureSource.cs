@@ -132,7 +132,9 @@ public sealed partial class LiveCaptureSource : IPacketSource
         }
         finally
         {
-            // Shutdown: what was read goes to the flow table, which ends every flow after draining the queue.
+            // Shutdown: what the kernel already holds was seen before the stop, so it is read too; then what was read goes
+            // to the flow table, which ends every flow after draining the queue.
+            DrainBeforeStop(GCHandle.ToIntPtr(self));
             if (_handoff.Current.Count > 0) _handoff.Handoff();
             _handoff.Announce();
             _handoff.Release();
@@ -140,6 +142,34 @@ public sealed partial class LiveCaptureSource : IPacketSource
             foreach (var device in _devices) Release(device, "capture stopped");
             _devices.Clear();
             PublishStatistics();
+        }
+    }
+
+    /// <summary>
+    /// Reads what the kernel holds at the stop. The ring hands a partly filled block over only after the read timeout,
+    /// so reading goes on that long (a little more than 100 ms by default), then stops.
+    /// </summary>
+    private void DrainBeforeStop(IntPtr self)
+    {
+        long until = Environment.TickCount64 + (long)_options.ReadTimeout.TotalMilliseconds + 20;
+        try
+        {
+            while (_devices.Count > 0)
+            {
+                int remaining = (int)(until - Environment.TickCount64);
+                if (remaining <= 0) break;
+                if (Poll(remaining) <= 0) continue;
+                for (int i = 0; i < _devices.Count; i++)
+                {
+                    var device = _devices[i];
+                    if (_pollFds[i].Revents == 0 || device.Failure is not null) continue;
+                    Drain(device, self);
+                }
+            }
+        }
+        catch (Exception e) when (e is PcapException or ObjectDisposedException)
+        {
+            // A device that went away as the agent stopped has nothing more to give.
         }
     }
 

@@ -65,9 +65,10 @@ public sealed class CaptureFileReader : IDisposable
         }
     }
 
-    public static CaptureFileReader Open(string path)
+    /// <param name="stop">Ends a read of standard input that waits for data (a pipe with nothing coming) as an end of input.</param>
+    public static CaptureFileReader Open(string path, CancellationToken stop = default)
     {
-        if (path == "-") return new CaptureFileReader(Console.OpenStandardInput(), "<stdin>", ownsStream: true);
+        if (path == "-") return new CaptureFileReader(new StoppableInput(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0), 0, stop), "<stdin>", ownsStream: true);
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0, FileOptions.SequentialScan);
         return new CaptureFileReader(stream, path);
     }

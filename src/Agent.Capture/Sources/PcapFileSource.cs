@@ -38,12 +38,17 @@ public sealed class PcapFileSource : IPacketSource
         PacketBatch batch = pool.Rent();
         foreach (string path in _paths)
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            // Stopped (SIGTERM, Ctrl-C): what was read is handed over below and judged; nothing more is read.
+            if (cancellationToken.IsCancellationRequested) break;
             try
             {
-                using var reader = CaptureFileReader.Open(path);
+                using var reader = CaptureFileReader.Open(path, cancellationToken);
                 batch = ReadAll(reader, batch, output, pool, before, cancellationToken);
                 before += reader.Position;
+            }
+            catch (CaptureFileException) when (cancellationToken.IsCancellationRequested && path == "-")
+            {
+                // A stop ended standard input between two packets' bytes: not a damaged capture.
             }
             catch (CaptureFileException e)
             {
@@ -59,7 +64,7 @@ public sealed class PcapFileSource : IPacketSource
                 _onFileError?.Invoke(error);
             }
         }
-        if (batch.Count > 0) Write(output, batch, cancellationToken);
+        if (batch.Count > 0) Write(output, batch);
         else pool.Return(batch);
     }
 
@@ -82,8 +87,9 @@ public sealed class PcapFileSource : IPacketSource
                     batch.Commit();
                     if (batch.IsFull)
                     {
-                        Write(output, batch, cancellationToken);
+                        Write(output, batch);
                         batch = pool.Rent();
+                        if (cancellationToken.IsCancellationRequested) break;
                     }
                 }
                 else
@@ -104,14 +110,14 @@ public sealed class PcapFileSource : IPacketSource
         return batch;
     }
 
-    private static void Write(ChannelWriter<PacketBatch> output, PacketBatch batch, CancellationToken cancellationToken)
+    private static void Write(ChannelWriter<PacketBatch> output, PacketBatch batch)
     {
-        // Replay loses nothing: wait for room without allocating a task per wait, asleep when the writer allows it.
+        // Replay loses nothing, not even on a stop: wait for room without allocating a task per wait, asleep when the
+        // writer allows it. The flow table drains the queue to its end on a stop, so the wait ends.
         var spin = new SpinWait();
         while (!output.TryWrite(batch))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (output is IBlockingBatchWriter blocking) blocking.WaitForRoom(cancellationToken);
+            if (output is IBlockingBatchWriter blocking) blocking.WaitForRoom(CancellationToken.None);
             else spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms nap: on two cores it stalls both stages
         }
     }

@@ -32,7 +32,7 @@ internal static class FlowsCommand
         {
             flowLog, ns, pod, workload, ip, port, protocol, verdict, policy, since, until, output, follow,
         };
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new FlowsOptions(
+        command.SetAction((parse, cancellationToken) => Task.FromResult(RunUntilStopped(new FlowsOptions(
             parse.GetValue(flowLog),
             new FlowFilterOptions
             {
@@ -48,8 +48,15 @@ internal static class FlowsCommand
                 Until = parse.GetValue(until),
             },
             parse.GetValue(output) ?? "table",
-            parse.GetValue(follow)), Console.OpenStandardOutput(), Console.Error, TimeProvider.System, cancellationToken)));
+            parse.GetValue(follow)), cancellationToken)));
         return command;
+    }
+
+    /// <summary>SIGTERM or Ctrl-C ends a query (a follow, usually) after what was read is printed and flushed.</summary>
+    private static int RunUntilStopped(FlowsOptions options, CancellationToken cancellationToken)
+    {
+        using var stop = new Tripline.Hosting.StopSignal(cancellationToken);
+        return Run(options, StandardStreams.OpenOutput(), Console.Error, TimeProvider.System, stop.Token);
     }
 
     internal sealed record FlowsOptions(string? FlowLog, FlowFilterOptions Filter, string Output, bool Follow);

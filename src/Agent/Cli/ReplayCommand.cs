@@ -40,7 +40,7 @@ internal static class ReplayCommand
 
     internal sealed record ReplayOptions(string[] Pcaps, string[] Manifests, string? FlowLog, string Node, bool FailOnDeny, int MaxFlows, int UpdateIntervalSeconds);
 
-    internal static int Run(ReplayOptions options, TextWriter? stdout = null, TextWriter? stderr = null)
+    internal static int Run(ReplayOptions options, TextWriter? stdout = null, TextWriter? stderr = null, CancellationToken cancellationToken = default)
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
@@ -82,8 +82,8 @@ internal static class ReplayCommand
             try
             {
                 output = logToStdout
-                    ? new StreamFlowLogOutput(Console.OpenStandardOutput(), ownsStream: false)
-                    : new StreamFlowLogOutput(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16), ownsStream: true);
+                    ? new StreamFlowLogOutput(Tripline.Cli.StandardStreams.OpenOutput(), ownsStream: true)
+                    : new SingleFileOutput(path);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -100,14 +100,13 @@ internal static class ReplayCommand
         var source = new PcapFileSource(options.Pcaps);
         var pipeline = new FlowPipeline(source, cluster, tableOptions, exporters, options.Node);
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+        // SIGTERM or Ctrl-C: reading stops, and what was read is judged and written before the summary.
+        using var stop = new StopSignal(cancellationToken);
         var stopwatch = Stopwatch.StartNew();
         using var progress = new ProgressReporter(source, stopwatch, stderr);
         try
         {
-            pipeline.RunToEnd(cancel.Token);
+            pipeline.RunToEnd(stop.Token);
         }
         catch (InvalidOperationException e)
         {
@@ -116,7 +115,6 @@ internal static class ReplayCommand
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
             progress.Dispose();
             flowLog?.Dispose();
         }
@@ -133,6 +131,7 @@ internal static class ReplayCommand
             foreach (var error in manifests.Loading.Result.Errors) stderr.WriteLine("tripline replay: manifest error: " + error);
         }
         foreach (var error in source.FileErrors) stderr.WriteLine("tripline replay: " + error.Message);
+        if (stop.Reason is { } reason) stderr.WriteLine($"tripline replay: stopped ({reason}): everything read before the stop was judged and written; flows still open ended with end_reason shutdown");
         summaryOut.Write(summary.Render(source.Counters, pipeline.Table.Stats, stopwatch.Elapsed, options.Pcaps.Length));
         if (flowLog is { RecordsLost: > 0 })
         {
@@ -140,7 +139,8 @@ internal static class ReplayCommand
         }
 
         if (options.FailOnDeny && summary.Denied > 0) return ExitCodes.DeniedFlows;
-        if (source.FileErrors.Count > 0 || flowLog is { RecordsLost: > 0 }) return ExitCodes.RuntimeFailure;
+        // A replay stopped before the end of its captures did not judge everything: not a success for a CI gate.
+        if (source.FileErrors.Count > 0 || flowLog is { RecordsLost: > 0 } || stop.Reason is not null) return ExitCodes.RuntimeFailure;
         return ExitCodes.Success;
     }
 

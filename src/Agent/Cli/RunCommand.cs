@@ -25,11 +25,13 @@ internal static class RunCommand
         var anyDevice = EnvironmentDefaults.Flag("--any-device", "capture on libpcap's 'any' device (one socket) and keep the interfaces matching --interfaces");
         var udpIdle = EnvironmentDefaults.String("--udp-idle-timeout", "a UDP flow with no packet for this long ends with end_reason idle (e.g. 60s)", "60s");
         var tcpIdle = EnvironmentDefaults.String("--tcp-idle-timeout", "a TCP flow with no packet for this long ends with end_reason idle (e.g. 5m)", "5m");
+        var flushInterval = EnvironmentDefaults.String("--flow-log-flush-interval", "longest a flow-log record waits in memory before it is written (what a crash can cost)", "500ms");
+        var shutdownTimeout = EnvironmentDefaults.String("--shutdown-timeout", "longest a stop (SIGTERM) may take; past it the agent writes what it holds and exits 1", "10s");
 
         var command = new Command("run", "Run the agent: capture, judge, and serve metrics, health and recent flows.")
         {
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
-            snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle,
+            snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle, flushInterval, shutdownTimeout,
         };
         var export = new Tripline.Export.ExportOptionSet();
         export.AddTo(command);
@@ -40,6 +42,8 @@ internal static class RunCommand
             int buffer = ParseSize(parse.GetValue(kernelBuffer), "--kernel-buffer", bad);
             TimeSpan udpIdleTimeout = ParseDuration(parse.GetValue(udpIdle), "--udp-idle-timeout", bad);
             TimeSpan tcpIdleTimeout = ParseDuration(parse.GetValue(tcpIdle), "--tcp-idle-timeout", bad);
+            TimeSpan flush = ParseDuration(parse.GetValue(flushInterval), "--flow-log-flush-interval", bad);
+            TimeSpan shutdown = ParseDuration(parse.GetValue(shutdownTimeout), "--shutdown-timeout", bad);
             var (metricsOptions, recentFlows, flowLogOptions) = export.Bind(parse, bad);
             foreach (string problem in bad) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             if (bad.Count > 0) return ExitCodes.BadUsage;
@@ -56,6 +60,8 @@ internal static class RunCommand
                 Metrics = metricsOptions,
                 RecentFlows = recentFlows,
                 FlowLogOptions = flowLogOptions,
+                FlushInterval = flush,
+                ShutdownTimeout = shutdown,
                 LiveCapture = new LiveCaptureOptions
                 {
                     SnapLength = snap,
@@ -111,11 +117,16 @@ internal static class RunCommand
             foreach (string problem in problems) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             return ExitCodes.BadUsage;
         }
+        // From the first moment: a SIGTERM while manifests load or the API is dialled is a stop like any other.
+        using var signal = new StopSignal(cancellationToken);
         using var loggerFactory = LoggerFactory.Create(logging => logging
             .SetMinimumLevel(level)
             .AddSimpleConsole(console => { console.SingleLine = true; console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; console.UseUtcTimestamp = true; })
             .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .AddFilter("Microsoft", LogLevel.Warning));
+        using var deadline = new StopDeadline(signal, options.ShutdownTimeout, loggerFactory);
+        // From here a SIGTERM is the agent's to handle (before, the runtime's default ends the process with nothing to lose).
+        loggerFactory.CreateLogger("tripline").LogInformation("starting (pid {Pid}, node {Node})", Environment.ProcessId, options.Node);
         // Logs go to standard error: standard output may carry the flow log.
         var parts = AgentFactory.Create(options, loggerFactory, problems);
         if (problems.Count > 0)
@@ -123,22 +134,23 @@ internal static class RunCommand
             foreach (string problem in problems) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             return ExitCodes.BadUsage;
         }
-        await using var host = new AgentHost(options, loggerFactory, parts);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
-        {
-            context.Cancel = true;
-            stop.Cancel();
-        });
+        var host = new AgentHost(options, loggerFactory, parts);
+        deadline.Watch(host);
+        int exitCode = ExitCodes.Success;
         try
         {
-            await host.RunAsync(stop.Token).ConfigureAwait(false);
+            await host.RunAsync(signal.Token).ConfigureAwait(false);
         }
         catch (IOException e) when (e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
         {
             await Console.Error.WriteLineAsync($"tripline run: --listen: {e.Message}").ConfigureAwait(false);
-            return ExitCodes.BadUsage;
+            exitCode = ExitCodes.BadUsage;
         }
-        return ExitCodes.Success;
+        finally
+        {
+            await host.StopAsync(signal.Reason ?? "ended", () => signal.SinceRequested).ConfigureAwait(false);
+            deadline.Stopped();
+        }
+        return exitCode;
     }
 }

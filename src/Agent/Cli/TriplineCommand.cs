@@ -26,6 +26,8 @@ internal static class TriplineCommand
             Console.Error.WriteLine("Run 'tripline --help' for usage.");
             return ExitCodes.BadUsage;
         }
-        return parse.Invoke();
+        // Each command handles SIGTERM and SIGINT itself (StopSignal): the library's handler would end the process two
+        // seconds after the signal, whatever the command was writing.
+        return parse.Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 }

@@ -28,6 +28,7 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(FlushThreshold * 2);
     private readonly Utf8JsonWriter _json;
     private int _pendingRecords;
+    private bool _sealed;
     private readonly Lock _lock = new();
 
     public FlowLogExporter(IFlowLogOutput output, FlowLogFilter? filter = null)
@@ -46,6 +47,11 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
         if (!_filter.Accepts(flowEvent.Kind, judgement.Verdict.Allowed)) return;
         lock (_lock)
         {
+            if (_sealed)
+            {
+                Interlocked.Increment(ref RecordsLost);
+                return;
+            }
             FlowRecordWriter.Write(_json, in flowEvent, in judgement, context);
             EndLine();
         }
@@ -58,6 +64,11 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
     {
         lock (_lock)
         {
+            if (_sealed)
+            {
+                Interlocked.Increment(ref RecordsLost);
+                return;
+            }
             write(_json, state);
             EndLine();
         }
@@ -77,6 +88,26 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
     public void Flush()
     {
         lock (_lock) WriteOut(flushOutput: true);
+    }
+
+    /// <summary>
+    /// The agent is exiting past its stop deadline: writes out what is buffered and takes no more records (each one
+    /// offered after this is counted lost), so that the process never ends in the middle of a write. A write that is
+    /// itself stuck (standard output that nobody reads) is waited for at most <paramref name="wait"/>; false then.
+    /// </summary>
+    public bool Seal(TimeSpan wait)
+    {
+        if (!_lock.TryEnter(wait)) return false;
+        try
+        {
+            WriteOut(flushOutput: true);
+            _sealed = true;
+            return true;
+        }
+        finally
+        {
+            _lock.Exit();
+        }
     }
 
     private void WriteOut(bool flushOutput)

@@ -14,7 +14,7 @@ internal static class FlowLogSinks
         {
             if (path == "-")
             {
-                output = new StreamFlowLogOutput(Console.OpenStandardOutput(), ownsStream: false);
+                output = new StreamFlowLogOutput(Tripline.Cli.StandardStreams.OpenOutput(), ownsStream: true);
             }
             else
             {
@@ -24,7 +24,10 @@ internal static class FlowLogSinks
                     problems.Add($"--flow-log: directory does not exist: {directory}");
                     return null;
                 }
-                output = new RotatingFileOutput(active, options, time);
+                var files = new RotatingFileOutput(active, options, time);
+                // Created now: it exists from the start, and a directory the agent cannot write to is a configuration error.
+                files.Open();
+                output = files;
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

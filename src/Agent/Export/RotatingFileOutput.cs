@@ -8,14 +8,14 @@ namespace Tripline.Export;
 /// renamed <c>tripline-flows-&lt;UTC time&gt;.log</c> and gzipped in the background; the oldest rotated files are
 /// deleted past the count or total-size limit. Files are created 0640.
 /// <para>
-/// Every write is one whole batch of lines straight to the file (no stream buffer), so a crash can cut only the last
-/// line; on open, a cut last line left by a previous run is truncated away. A failed write is thrown to the
-/// exporter, which counts its records; the file is reopened at most once a second after that.
+/// The active file is a <see cref="LineFile"/>: every write is one whole batch of lines straight to the file, so a
+/// crash can cut only the last line, which is trimmed when the file is opened again; a failed write is taken back to
+/// the last whole line and thrown to the exporter, which counts its records; the file is reopened at most once a
+/// second after a failure to open it.
 /// </para>
 /// </summary>
 internal sealed class RotatingFileOutput : IFlowLogOutput
 {
-    private const UnixFileMode FileMode0640 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
 
     private readonly string _directory;
@@ -24,8 +24,7 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
     private readonly FlowLogOptions _options;
     private readonly TimeProvider _time;
     private readonly List<Task> _compressions = [];
-    private FileStream? _file;
-    private long _length;
+    private LineFile? _file;
     private long _retryAt;
     private bool _failedBefore;
 
@@ -52,7 +51,7 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
     public void Write(ReadOnlySpan<byte> lines)
     {
         var file = _file ?? Open();
-        if (_length > 0 && _length + lines.Length > _options.MaxFileBytes)
+        if (file.Length > 0 && file.Length + lines.Length > _options.MaxFileBytes)
         {
             Rotate();
             file = Open();
@@ -60,34 +59,32 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
         try
         {
             file.Write(lines);
-            _length += lines.Length;
         }
         catch (IOException)
         {
-            // Disk full or a device error: take back a partial write so that no cut line sits mid-file.
-            try
-            {
-                file.SetLength(_length);
-                file.Position = _length;
-            }
-            catch (IOException)
-            {
-                Close();
-            }
+            // The file was taken back to its last whole line; should even that fail, reopen it (trimming) next time.
+            if (file.Broken) Close();
             throw;
         }
     }
 
-    public void Flush() => _file?.Flush();
-
-    private FileStream Open()
+    /// <summary>Every write goes straight to the file; nothing is buffered here.</summary>
+    public void Flush()
     {
+    }
+
+    /// <summary>
+    /// Opens the active file now (it is otherwise opened by the first write), so that the file exists from the start
+    /// and a directory the agent cannot write to is reported at once. A cut last line left by a crash is trimmed.
+    /// </summary>
+    public LineFile Open()
+    {
+        if (_file is { } open) return open;
         if (_failedBefore && _time.GetTimestamp() < _retryAt) throw new IOException($"flow log {ActivePath} unavailable; retrying");
         try
         {
-            var file = new FileStream(ActivePath, CreateOptions(FileMode.OpenOrCreate, FileAccess.ReadWrite, bufferSize: 0));
-            _length = TrimCutLine(file);
-            file.Position = _length;
+            var file = LineFile.Open(ActivePath, truncate: false);
+            TrimmedBytes += file.TrimmedBytes;
             _file = file;
             _failedBefore = false;
             return file;
@@ -100,41 +97,8 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
         }
     }
 
-    private static FileStreamOptions CreateOptions(FileMode mode, FileAccess access, int bufferSize)
-    {
-        var options = new FileStreamOptions { Mode = mode, Access = access, Share = FileShare.Read | FileShare.Delete, BufferSize = bufferSize };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = FileMode0640;
-        return options;
-    }
-
-    /// <summary>Drops a last line without its newline (a write cut by a crash); returns the length kept.</summary>
-    private static long TrimCutLine(FileStream file)
-    {
-        long length = file.Length;
-        if (length == 0) return 0;
-        Span<byte> last = stackalloc byte[1];
-        file.Position = length - 1;
-        file.ReadExactly(last);
-        if (last[0] == (byte)'\n') return length;
-        byte[] chunk = new byte[64 * 1024];
-        long end = length;
-        while (end > 0)
-        {
-            int n = (int)Math.Min(chunk.Length, end);
-            file.Position = end - n;
-            file.ReadExactly(chunk, 0, n);
-            int newline = Array.LastIndexOf(chunk, (byte)'\n', n - 1, n);
-            if (newline >= 0)
-            {
-                long keep = end - n + newline + 1;
-                file.SetLength(keep);
-                return keep;
-            }
-            end -= n;
-        }
-        file.SetLength(0);
-        return 0;
-    }
+    /// <summary>Bytes of cut last lines trimmed from the active file when it was opened (a crash cut them).</summary>
+    public long TrimmedBytes { get; private set; }
 
     private void Rotate()
     {
@@ -174,7 +138,7 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
         try
         {
             using (var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16))
-            using (var output = new FileStream(temporary, CreateOptions(FileMode.Create, FileAccess.Write, bufferSize: 1 << 16)))
+            using (var output = new FileStream(temporary, LineFile.Options(FileMode.Create, FileAccess.Write, bufferSize: 1 << 16)))
             using (var gzip = new GZipStream(output, CompressionLevel.Fastest))
             {
                 input.CopyTo(gzip);

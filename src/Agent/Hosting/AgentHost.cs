@@ -63,11 +63,23 @@ internal sealed partial class AgentHost : IAsyncDisposable
         return reasons;
     }
 
+    /// <summary>
+    /// Runs until <paramref name="stopping"/> is cancelled, then stops capture, drains what the kernel and the queues
+    /// hold, ends every flow (<c>shutdown</c>) and writes every record. A stop during start-up is a stop, not an
+    /// error: nothing was captured yet.
+    /// </summary>
     public async Task RunAsync(CancellationToken stopping)
     {
         await _clusterSource.StartAsync(stopping).ConfigureAwait(false);
         _web = BuildWeb();
-        await _web.StartAsync(stopping).ConfigureAwait(false);
+        try
+        {
+            await _web.StartAsync(stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return;
+        }
         ListenAddress = ResolveListenAddress(_web);
         LogListening(_logger, ListenAddress?.ToString() ?? _options.Listen);
 
@@ -82,8 +94,61 @@ internal sealed partial class AgentHost : IAsyncDisposable
         {
             captureStop.Cancel();
             producer.Join(TimeSpan.FromSeconds(10));
-            LogStopped(_logger, _pipeline.Table.Stats.FlowsEnded);
         }
+    }
+
+    /// <summary>Set once every record is written and the flow log closed.</summary>
+    public bool Stopped => Volatile.Read(ref _stopped);
+
+    private bool _stopped;
+
+    /// <summary>
+    /// Closes in the order that loses nothing: the flow log first (every record is already handed to it), then the
+    /// HTTP endpoints, the packet source and the cluster source, each bounded so that a hung connection cannot hold the
+    /// exit. Logs the one <c>stopped</c> line.
+    /// </summary>
+    public async Task StopAsync(string reason, Func<TimeSpan> sinceRequested)
+    {
+        if (_stopped) return;
+        foreach (var disposable in _disposables) disposable.Dispose();
+        var (written, lost) = FlowLogCounts();
+        Volatile.Write(ref _stopped, true);
+        var table = _pipeline.Table.Stats;
+        LogStopped(_logger, reason, sinceRequested().TotalSeconds, table.FlowsEnded, written, lost);
+        if (_web is not null)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            try
+            {
+                await _web.StopAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Scrapes in flight are cut: they hold no evidence.
+            }
+        }
+        _packets.Dispose();
+        _cluster.Dispose();
+        // Watches end on cancellation; one that hangs on a dead connection must not hold the exit.
+        await _clusterSource.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+    }
+
+    /// <summary>The flow-log exporters (inside an aggregating one too).</summary>
+    private IEnumerable<FlowLogExporter> FlowLogs() => _exporters.Select(e => e is AggregatingFlowLog a ? a.Inner : e).OfType<FlowLogExporter>();
+
+    private (long Written, long Lost) FlowLogCounts() => (FlowLogs().Sum(f => Interlocked.Read(ref f.RecordsWritten)), FlowLogs().Sum(f => Interlocked.Read(ref f.RecordsLost)));
+
+    /// <summary>
+    /// The stop deadline passed: writes out what the flow log holds and takes no more (the process then exits, never in
+    /// the middle of a write). Returns what is known to be missing, for the one error line.
+    /// </summary>
+    public string SealPastDeadline()
+    {
+        int stuck = FlowLogs().Count(log => !log.Seal(TimeSpan.FromSeconds(1)));
+        var (written, lost) = FlowLogCounts();
+        long open = _pipeline.Table.Stats.FlowsStarted - _pipeline.Table.Stats.FlowsEnded;
+        return $"{written} records written, {lost} lost, {Math.Max(0, open)} flows without their end record"
+            + (stuck > 0 ? $"; {stuck} flow log(s) blocked in a write (a reader that stopped reading)" : "");
     }
 
     private WebApplication BuildWeb()
@@ -119,14 +184,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
         return uri;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
-        foreach (var disposable in _disposables) disposable.Dispose();
-        _packets.Dispose();
-        _cluster.Dispose();
-        await _clusterSource.DisposeAsync().ConfigureAwait(false);
-    }
+    public async ValueTask DisposeAsync() => await StopAsync("disposed", () => TimeSpan.Zero).ConfigureAwait(false);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "listening on {Address}")]
     private static partial void LogListening(ILogger logger, string address);
@@ -134,8 +192,8 @@ internal sealed partial class AgentHost : IAsyncDisposable
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "cluster state v{Version}: {Pods} pods, {Policies} policies, synced={Synced}")]
     private static partial void LogModel(ILogger logger, long version, int pods, int policies, bool synced);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "stopped; {Flows} flows ended")]
-    private static partial void LogStopped(ILogger logger, long flows);
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "stopped ({Reason}) in {Seconds:F2} s; {Flows} flows ended, {Records} flow-log records written, {Lost} lost")]
+    private static partial void LogStopped(ILogger logger, string reason, double seconds, long flows, long records, long lost);
 }
 
 /// <summary>The parts an agent is made of, chosen from the options by <see cref="AgentParts"/>'s factory.</summary>

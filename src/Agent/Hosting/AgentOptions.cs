@@ -14,7 +14,18 @@ internal sealed record AgentOptions
     public string? FlowLog { get; init; }
     public string Listen { get; init; } = ":9090";
     public FlowTableOptions FlowTable { get; init; } = new();
-    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Longest time a flow-log record waits in memory before it is written to the file: what a crash (SIGKILL, an OOM
+    /// kill) can cost. A write a second costs nothing measurable.
+    /// </summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// How long a stop (SIGTERM, SIGINT) may take: past it the agent writes out what it holds, logs and counts what it
+    /// could not finish, and exits 1. Well under the DaemonSet's terminationGracePeriodSeconds, so the kubelet's
+    /// SIGKILL never lands mid-write.
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Live capture settings; <see cref="Interfaces"/>, when given, replaces its globs.</summary>
     public Tripline.Capture.Live.LiveCaptureOptions LiveCapture { get; init; } = new();
     public Tripline.Export.MetricsOptions Metrics { get; init; } = new();
@@ -40,6 +51,8 @@ internal sealed record AgentOptions
         problems.AddRange(FlowTable.Validate().Select(p => "flow table: " + p));
         problems.AddRange(Metrics.Validate());
         if (RecentFlows < 1) problems.Add("--recent-flows: must be at least 1");
+        if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromMinutes(1)) problems.Add($"--flow-log-flush-interval: must be between 10ms and 1m (was {FlushInterval})");
+        if (ShutdownTimeout < TimeSpan.FromSeconds(1) || ShutdownTimeout > TimeSpan.FromMinutes(10)) problems.Add($"--shutdown-timeout: must be between 1s and 10m (was {ShutdownTimeout})");
         problems.AddRange(FlowLogOptions.Validate());
         return problems;
     }

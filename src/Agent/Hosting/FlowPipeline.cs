@@ -33,6 +33,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     private readonly Channel<PacketBatch> _channel;
     private readonly PacketBatchPool _pool;
     private Exception? _sourceFailure;
+    private bool _sourceDone;
     private readonly Channel<EventBatch> _events;
     private readonly System.Collections.Concurrent.ConcurrentQueue<EventBatch> _freeEvents = new();
     private readonly ManualResetEventSlim _eventsAvailable = new(false, spinCount: 1);
@@ -152,27 +153,30 @@ internal sealed class FlowPipeline : IFlowEventSink
     /// </remarks>
     public void RunToEnd(CancellationToken cancellationToken)
     {
-        _holdUntilSynced = cancellationToken;
+        // Verdicts wait for the whole cluster even after a stop: manifests are local files whose load ends (a failed
+        // load ends synced and empty), and a record judged against half a cluster would mislead.
+        _holdUntilSynced = CancellationToken.None;
         _hint.DeferUntilSynced = true;
         StartExport(Timeout.InfiniteTimeSpan);
         var producer = StartSource(cancellationToken);
         var reader = _channel.Reader;
+        long stopAsked = 0;
         while (true)
         {
             // Reset before draining: a batch written after the drain sets the event again, so the wait cannot miss it.
             _packetsAvailable.Reset();
             while (reader.TryRead(out var batch)) Consume(batch);
             if (reader.Completion.IsCompleted) break;
-            try
+            // A stop (SIGTERM, Ctrl-C) ends reading at the source's next batch, and what it read is still drained and
+            // judged here. A source blocked in a read (standard input with nothing coming) is not waited for long.
+            if (cancellationToken.IsCancellationRequested)
             {
-                _packetsAvailable.Wait(250, cancellationToken);
+                if (stopAsked == 0) stopAsked = System.Diagnostics.Stopwatch.GetTimestamp();
+                else if (System.Diagnostics.Stopwatch.GetElapsedTime(stopAsked) > TimeSpan.FromSeconds(1)) break;
             }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
+            _packetsAvailable.Wait(cancellationToken.IsCancellationRequested ? 50 : 250, CancellationToken.None);
         }
-        producer.Join();
+        producer.Join(cancellationToken.IsCancellationRequested ? TimeSpan.FromSeconds(1) : Timeout.InfiniteTimeSpan);
         Table.EndAll(cancellationToken.IsCancellationRequested ? FlowEndReason.Shutdown : FlowEndReason.Eof);
         StopExport();
         if (_sourceFailure is not null) throw new InvalidOperationException("packet source failed: " + _sourceFailure.Message, _sourceFailure);
@@ -197,6 +201,7 @@ internal sealed class FlowPipeline : IFlowEventSink
             finally
             {
                 _input.TryComplete();
+                Volatile.Write(ref _sourceDone, true);
             }
         })
         { Name = "tripline-source", IsBackground = true };
@@ -268,14 +273,15 @@ internal sealed class FlowPipeline : IFlowEventSink
                 {
                 }
             }
-            // Capture stops with the same cancellation; its last partial batch is written as it stops, so wait for
-            // the source to complete the channel before the final drain.
-            try
+            // Capture stops with the same cancellation: it reads what the kernel still holds, hands its last batches over
+            // and completes the channel. Read them as they come. (The channel's Completion is no signal here: it
+            // completes only once it is empty, which is this loop's job.)
+            long stopAsked = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (!Volatile.Read(ref _sourceDone) && System.Diagnostics.Stopwatch.GetElapsedTime(stopAsked) < TimeSpan.FromSeconds(5))
             {
-                reader.Completion.Wait(TimeSpan.FromSeconds(5), CancellationToken.None);
-            }
-            catch (AggregateException)
-            {
+                _packetsAvailable.Reset();
+                while (reader.TryRead(out var batch)) Consume(batch);
+                _packetsAvailable.Wait(20, CancellationToken.None);
             }
             while (reader.TryRead(out var batch)) Consume(batch);
             if (!SourceFinished) Table.EndAll(FlowEndReason.Shutdown, UnixNanoseconds(clock));

@@ -70,6 +70,22 @@ public sealed partial class DaemonSetManifestTests
     }
 
     [Fact]
+    public void TerminationGrace_LeavesTheAgentsOwnStopDeadlineRoomBeforeTheKill()
+    {
+        var daemonSet = DeployFiles.DaemonSet();
+        var env = daemonSet.Agent().Env.Where(v => v.Value is not null).ToDictionary(v => v.Name, v => v.Value!);
+        var problems = new List<string>();
+        var deadline = RunCommand.ParseDuration(env.GetValueOrDefault("TRIPLINE_SHUTDOWN_TIMEOUT", "10s"), "--shutdown-timeout", problems);
+        var flush = RunCommand.ParseDuration(env.GetValueOrDefault("TRIPLINE_FLOW_LOG_FLUSH_INTERVAL", "500ms"), "--flow-log-flush-interval", problems);
+        Assert.Empty(problems);
+
+        long grace = daemonSet.Spec.Template.Spec.TerminationGracePeriodSeconds ?? 30;
+        // The kubelet's SIGKILL comes after the grace period: the agent must be done (or have given up cleanly) well before.
+        Assert.True(grace >= deadline.TotalSeconds + 5, $"terminationGracePeriodSeconds {grace} leaves under 5 s after the agent's {deadline.TotalSeconds} s stop deadline");
+        Assert.True(flush <= TimeSpan.FromSeconds(1), $"a crash may cost up to {flush.TotalSeconds} s of records; the promise is a second");
+    }
+
+    [Fact]
     public void ClusterRoleBinding_Subject_IsTheDaemonSetsServiceAccount()
     {
         var documents = DeployFiles.DaemonSetDocuments();

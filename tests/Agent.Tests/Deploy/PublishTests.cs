@@ -12,7 +12,8 @@ namespace Tripline.Tests.Deploy;
 /// build stage does, from a build context holding only what the Dockerfile copies, and runs the result as the image
 /// and the DaemonSet would.
 /// </summary>
-public sealed class PublishTests(PublishedAgent published) : IClassFixture<PublishedAgent>
+[Collection(PublishedAgentCollection.Name)]
+public sealed class PublishTests(PublishedAgent published)
 {
     private static readonly TimeSpan ProcessTimeout = TimeSpan.FromSeconds(60);
 
@@ -296,8 +297,15 @@ internal sealed partial class RunningAgent : IDisposable
     private static partial Regex ListeningLine();
 }
 
+/// <summary>The tests that run the published executable share one publish (two and a half minutes of Native AOT).</summary>
+[CollectionDefinition(Name)]
+public sealed class PublishedAgentCollection : ICollectionFixture<PublishedAgent>
+{
+    public const string Name = "published agent";
+}
+
 /// <summary>
-/// Publishes once for the class: copies the Dockerfile's build context (the paths its build stage COPYs, without
+/// Publishes once for the collection: copies the Dockerfile's build context (the paths its build stage COPYs, without
 /// bin/ and obj/, as .dockerignore leaves them out) to a scratch directory and runs scripts/publish.sh there, like
 /// the image's two RUN steps.
 /// </summary>

@@ -83,6 +83,29 @@ internal sealed class TestNode : IDisposable
         _pods[pod] = ip;
     }
 
+    private static int _uplinks;
+    private string? _uplink;
+
+    /// <summary>
+    /// A link between the test's own network namespace and the node's (a /30 of 198.19.0.0/16), so that an agent in the
+    /// node reaches a server the test runs, such as the in-process API server. Returns the test side's address.
+    /// </summary>
+    public System.Net.IPAddress AddUplink()
+    {
+        int n = Interlocked.Increment(ref _uplinks) + Environment.ProcessId % 1000 * 16;
+        string prefix = $"198.19.{n / 64 % 256}.{n % 64 * 4}";
+        string[] parts = prefix.Split('.');
+        int last = int.Parse(parts[3], System.Globalization.CultureInfo.InvariantCulture);
+        string host = $"198.19.{parts[2]}.{last + 1}", node = $"198.19.{parts[2]}.{last + 2}";
+        _uplink = $"tlup{Id}";
+        Ip($"link add {_uplink} type veth peer name up0 netns {Namespace}");
+        Ip($"addr add {host}/30 dev {_uplink}");
+        Ip($"link set {_uplink} up");
+        Ip($"-n {Namespace} addr add {node}/30 dev up0");
+        Ip($"-n {Namespace} link set up0 up");
+        return System.Net.IPAddress.Parse(host);
+    }
+
     /// <summary>Deletes a pod's veth pair (its namespace stays, so its counters can still be read).</summary>
     public void DeletePodLink(string pod) => Ip($"-n {Namespace} link del {HostInterface(pod)}");
 
@@ -181,6 +204,17 @@ internal sealed class TestNode : IDisposable
             {
             }
             process.Dispose();
+        }
+        if (_uplink is not null)
+        {
+            try
+            {
+                Ip($"link del {_uplink}");
+            }
+            catch (InvalidOperationException)
+            {
+                // Deleting the node's namespace below removes the pair too.
+            }
         }
         // Pods first: deleting their namespaces removes their veths from the node's bridge.
         foreach (string ns in Enumerable.Reverse(_namespaces))

@@ -1,18 +1,38 @@
 # Socket roles run inside a pod network namespace by the live-capture end-to-end tests.
 # Every role prints one line when it is ready or done, so the test waits on output, never on sleeps.
-import socket, sys, time
+import socket, sys, threading, time
 
 def tcp_server(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(16); print("ready", flush=True)
+    s.bind(("0.0.0.0", port)); s.listen(64); print("ready", flush=True)
     while True:
         c, _ = s.accept()
-        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        while True:
-            data = recv_exact(c, 100)
-            if not data: break
-            c.sendall(b"r" * 200)
-        c.close()
+        # One thread per connection: a connection held open must not keep the next one waiting.
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+def serve(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        data = recv_exact(c, 100)
+        if not data: break
+        c.sendall(b"r" * 200)
+    c.close()
+
+def tcp_loop(host, port, pause_ms):
+    # Short connections one after another; each prints its source port and its start and end (Unix seconds).
+    print("looping", flush=True)
+    while True:
+        t0 = time.time()
+        try:
+            c = socket.create_connection((host, port), timeout=5)
+            sport = c.getsockname()[1]
+            c.sendall(b"q" * 100)
+            ok = len(recv_exact(c, 200)) == 200
+            c.close()
+            if ok: print("conn %d %.6f %.6f" % (sport, t0, time.time()), flush=True)
+        except OSError:
+            pass
+        time.sleep(pause_ms / 1000.0)
 
 def recv_exact(c, n):
     buf = b""
@@ -31,6 +51,16 @@ def tcp_client(host, port, rounds, hold):
     if hold:
         print("holding", flush=True); sys.stdin.read()
     c.close(); print("done", flush=True)
+
+def tcp_chatty(host, port, pause_ms):
+    # One connection held open, a request and its answer every pause.
+    c = socket.create_connection((host, port), timeout=5)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    print("chatting %d" % c.getsockname()[1], flush=True)
+    while True:
+        c.sendall(b"q" * 100)
+        if len(recv_exact(c, 200)) != 200: raise SystemExit("short reply")
+        time.sleep(pause_ms / 1000.0)
 
 def refused(host, port):
     try:
@@ -64,6 +94,8 @@ if role == "tcp-server": tcp_server(int(a[0]))
 elif role == "tcp-client": tcp_client(a[0], int(a[1]), int(a[2]), False)
 elif role == "tcp-hold": tcp_client(a[0], int(a[1]), int(a[2]), True)
 elif role == "refused": refused(a[0], int(a[1]))
+elif role == "tcp-loop": tcp_loop(a[0], int(a[1]), int(a[2]))
+elif role == "tcp-chatty": tcp_chatty(a[0], int(a[1]), int(a[2]))
 elif role == "udp-server": udp_server(int(a[0]))
 elif role == "udp-client": udp_client(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-stream": udp_stream(a[0], int(a[1]), int(a[2]))

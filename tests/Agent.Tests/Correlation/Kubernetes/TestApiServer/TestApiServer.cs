@@ -22,7 +22,7 @@ public sealed class TestApiServer : IAsyncDisposable
 {
     public const string Token = "tripline-test-token";
 
-    private static readonly Lazy<X509Certificate2> Certificate = new(CreateCertificate);
+    private static readonly Lazy<X509Certificate2> LoopbackCertificate = new(() => CreateCertificate(IPAddress.Loopback));
 
     private readonly ConcurrentDictionary<string, (string[] Items, long Revision)> _listSnapshots = new();
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _listGates = new();
@@ -34,10 +34,15 @@ public sealed class TestApiServer : IAsyncDisposable
     private int _port;
     private int _failNextContinue;
     private string? _kubeconfigPath;
+    private readonly IPAddress _address;
+    private readonly X509Certificate2 _certificate;
 
-    public TestApiServer(TimeProvider? time = null)
+    /// <param name="address">Where to listen: loopback, or an address that a network namespace can reach (its certificate names it).</param>
+    public TestApiServer(TimeProvider? time = null, IPAddress? address = null)
     {
         Store = new ObjectStore(time ?? TimeProvider.System);
+        _address = address ?? IPAddress.Loopback;
+        _certificate = _address.Equals(IPAddress.Loopback) ? LoopbackCertificate.Value : CreateCertificate(_address);
     }
 
     public ObjectStore Store { get; }
@@ -48,7 +53,7 @@ public sealed class TestApiServer : IAsyncDisposable
     /// <summary>Added before every response (a slow or overloaded server).</summary>
     public TimeSpan ResponseDelay { get; set; }
 
-    public Uri BaseUri => new($"https://127.0.0.1:{_port}");
+    public Uri BaseUri => new($"https://{_address}:{_port}");
 
     public int ListRequests(ApiResource resource) => _listRequests.GetValueOrDefault(resource.Name);
 
@@ -56,9 +61,9 @@ public sealed class TestApiServer : IAsyncDisposable
 
     public int OpenWatchCount => Store.OpenWatches().Count;
 
-    public static async Task<TestApiServer> StartAsync(TimeProvider? time = null)
+    public static async Task<TestApiServer> StartAsync(TimeProvider? time = null, IPAddress? address = null)
     {
-        var server = new TestApiServer(time);
+        var server = new TestApiServer(time, address);
         await server.ListenAsync().ConfigureAwait(false);
         return server;
     }
@@ -66,7 +71,7 @@ public sealed class TestApiServer : IAsyncDisposable
     /// <summary>A kubeconfig with the server, its CA and a bearer token, as <c>kubectl</c> would write it.</summary>
     public string WriteKubeconfig()
     {
-        string ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(Certificate.Value.ExportCertificatePem()));
+        string ca = Convert.ToBase64String(Encoding.ASCII.GetBytes(_certificate.ExportCertificatePem()));
         string yaml = $"""
             apiVersion: v1
             kind: Config
@@ -183,7 +188,7 @@ public sealed class TestApiServer : IAsyncDisposable
         builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, _port, listen => listen.UseHttps(Certificate.Value));
+            kestrel.Listen(_address, _port, listen => listen.UseHttps(_certificate));
             kestrel.AllowSynchronousIO = false;
         });
         var app = builder.Build();
@@ -372,7 +377,7 @@ public sealed class TestApiServer : IAsyncDisposable
         return source;
     }
 
-    private static X509Certificate2 CreateCertificate()
+    private static X509Certificate2 CreateCertificate(IPAddress address)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=tripline-test-apiserver", key, HashAlgorithmName.SHA256);
@@ -381,7 +386,7 @@ public sealed class TestApiServer : IAsyncDisposable
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.1")], false));
         var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(IPAddress.Loopback);
+        names.AddIpAddress(address);
         names.AddDnsName("localhost");
         request.CertificateExtensions.Add(names.Build());
         var now = DateTimeOffset.UtcNow;
