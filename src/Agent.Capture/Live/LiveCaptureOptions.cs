@@ -40,8 +40,26 @@ public sealed record LiveCaptureOptions
     /// <summary>Optional BPF filter (pcap-filter syntax) applied in the kernel on every interface.</summary>
     public string? BpfFilter { get; init; }
 
-    /// <summary>How often interfaces are listed again, so that new veths are captured and vanished ones released.</summary>
+    /// <summary>
+    /// How often interfaces are listed again where the kernel's link notifications cannot be had, so that new veths
+    /// are captured and vanished ones released; also how long a failed open waits (five times this) before a retry.
+    /// </summary>
     public TimeSpan RescanInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// With link notifications, interfaces are opened as the kernel announces them, and a full listing runs only this
+    /// often, as a safety net (and at once when the kernel reports it dropped notifications).
+    /// </summary>
+    public TimeSpan NotifiedRescanInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// One socket per interface: also keep a small socket on the <c>any</c> device that reads new interfaces until
+    /// their own handle is open, so a pod's first packets are not lost to the milliseconds an open takes.
+    /// </summary>
+    public bool GapCapture { get; init; } = true;
+
+    /// <summary>How long the name and counters of an interface that went away are kept (flows still name it).</summary>
+    public TimeSpan VanishedRetention { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Longest time parsed headers wait in a partly filled batch before they are handed to the flow table.</summary>
     public TimeSpan HandoffDelay { get; init; } = TimeSpan.FromMilliseconds(50);

@@ -1,5 +1,3 @@
-using SharpPcap;
-using SharpPcap.LibPcap;
 using Tripline.Capture.Parsing;
 
 namespace Tripline.Capture.Live;
@@ -9,7 +7,7 @@ internal sealed class LiveDevice : IDisposable
 {
     private uint _lastReceived, _lastDropped, _lastIfDropped;
 
-    private LiveDevice(LibPcapLiveDevice pcap, string name, int index, LinkType link, int fd, bool nanoseconds)
+    private LiveDevice(PcapHandle pcap, string name, int index, LinkType link, int fd, bool nanoseconds)
     {
         Pcap = pcap;
         Name = name;
@@ -19,13 +17,22 @@ internal sealed class LiveDevice : IDisposable
         Nanoseconds = nanoseconds;
     }
 
-    public LibPcapLiveDevice Pcap { get; }
+    public PcapHandle Pcap { get; }
     public string Name { get; }
     /// <summary>The kernel's ifindex: stable while the interface lives, and what SLL2 headers carry.</summary>
     public int Index { get; }
     public LinkType LinkType { get; }
     public int FileDescriptor { get; }
     public bool Nanoseconds { get; }
+
+    /// <summary>
+    /// Packets stamped before this (Unix ns) belong to the gap socket, which watched the interface until this handle
+    /// was open (see <see cref="LiveCaptureSource"/>); zero when no gap socket covered it.
+    /// </summary>
+    public long KeepFromNs { get; set; }
+
+    /// <summary>The any-device socket that covers new interfaces until their own handle is open.</summary>
+    public bool IsGap { get; init; }
 
     /// <summary>Set when a read failed (the interface went away or down): the device is closed at the next rescan.</summary>
     public string? Failure { get; set; }
@@ -35,38 +42,30 @@ internal sealed class LiveDevice : IDisposable
     public long Bytes;
     public long KernelReceived, KernelDrops, InterfaceDrops;
 
-    /// <summary>Opens, configures and activates a device; throws <see cref="PcapException"/> as libpcap reports.</summary>
-    public static LiveDevice Open(LibPcapLiveDevice pcap, int index, LiveCaptureOptions options, bool cooked, Action<string> onConfigurationWarning)
+    public string LastError => LibPcap.LastError(Pcap);
+
+    /// <summary>Opens an interface by name, configured and activated; throws <see cref="CaptureOpenException"/> as libpcap reports.</summary>
+    public static LiveDevice Open(string name, int index, LiveCaptureOptions options, bool cooked, Action<string> onConfigurationWarning, int? bufferBytes = null, bool gap = false)
     {
-        var configuration = new DeviceConfiguration
-        {
-            Snaplen = options.SnapLength,
-            Mode = options.Promiscuous ? DeviceModes.Promiscuous : DeviceModes.None,
-            ReadTimeout = (int)Math.Max(1, options.ReadTimeout.TotalMilliseconds),
-            BufferSize = options.KernelBufferBytes,
-            Immediate = options.Immediate,
-            TimestampResolution = TimestampResolution.Nanosecond,
-        };
-        // A refused timestamp precision or buffer size is not worth losing the interface for.
-        configuration.ConfigurationFailed += (_, e) => onConfigurationWarning($"{pcap.Name}: {e.Property}: {e.Message}");
-        pcap.Open(configuration);
+        var pcap = LibPcap.Open(name, options.SnapLength, options.Promiscuous, (int)Math.Max(1, options.ReadTimeout.TotalMilliseconds),
+            bufferBytes ?? options.KernelBufferBytes, options.Immediate, onConfigurationWarning);
         try
         {
-            pcap.NonBlockingMode = true;
-            if (cooked && LibPcap.SetDatalink(pcap.Handle, LibPcap.DltLinuxSll2) != 0)
+            if (cooked && LibPcap.SetDatalink(pcap, LibPcap.DltLinuxSll2) != 0)
             {
-                throw new CaptureOpenException($"{pcap.Name}: cannot select Linux cooked capture v2: {pcap.LastError}");
+                throw new CaptureOpenException($"{name}: cannot select Linux cooked capture v2: {LibPcap.LastError(pcap)}", LibPcap.ErrorGeneric);
             }
-            if (options.BpfFilter is { } filter) pcap.Filter = filter;
-            int dlt = LibPcap.Datalink(pcap.Handle);
-            int fd = LibPcap.SelectableFd(pcap.Handle);
-            if (fd < 0) throw new CaptureOpenException($"{pcap.Name}: no selectable descriptor");
-            bool nanoseconds = pcap.TimestampResolution == TimestampResolution.Nanosecond;
-            return new LiveDevice(pcap, pcap.Name, index, FromDlt(dlt), fd, nanoseconds);
+            // The gap socket's kernel filter is its own (interfaces above a floor); a user's filter is applied to its few
+            // packets in the callback instead.
+            if (options.BpfFilter is { } filter && !gap) LibPcap.SetFilter(pcap, name, filter);
+            int dlt = LibPcap.Datalink(pcap);
+            int fd = LibPcap.SelectableFd(pcap);
+            if (fd < 0) throw new CaptureOpenException($"{name}: no selectable descriptor", LibPcap.ErrorGeneric);
+            return new LiveDevice(pcap, name, index, FromDlt(dlt), fd, LibPcap.NanosecondStamps(pcap)) { IsGap = gap };
         }
         catch
         {
-            pcap.Close();
+            pcap.Dispose();
             throw;
         }
     }
@@ -88,24 +87,21 @@ internal sealed class LiveDevice : IDisposable
     /// <summary>Reads libpcap's counters (they wrap at 2^32) into the cumulative totals.</summary>
     public void RefreshStatistics()
     {
-        try
-        {
-            var s = Pcap.Statistics;
-            KernelReceived += unchecked(s.ReceivedPackets - _lastReceived);
-            KernelDrops += unchecked(s.DroppedPackets - _lastDropped);
-            InterfaceDrops += unchecked(s.InterfaceDroppedPackets - _lastIfDropped);
-            _lastReceived = s.ReceivedPackets;
-            _lastDropped = s.DroppedPackets;
-            _lastIfDropped = s.InterfaceDroppedPackets;
-        }
-        catch (Exception e) when (e is PcapException or DeviceNotReadyException or ObjectDisposedException)
-        {
-            // A vanished interface has no statistics left to read; what was read before stays.
-        }
+        // A vanished interface has no statistics left to read; what was read before stays.
+        if (Pcap.IsClosed || !LibPcap.TryGetStatistics(Pcap, out var s)) return;
+        KernelReceived += unchecked(s.Received - _lastReceived);
+        KernelDrops += unchecked(s.Dropped - _lastDropped);
+        InterfaceDrops += unchecked(s.InterfaceDropped - _lastIfDropped);
+        _lastReceived = s.Received;
+        _lastDropped = s.Dropped;
+        _lastIfDropped = s.InterfaceDropped;
     }
 
-    public void Dispose() => Pcap.Close();
+    public void Dispose() => Pcap.Dispose();
 }
 
-/// <summary>An interface opened but could not be set up for capture (link type, descriptor).</summary>
-internal sealed class CaptureOpenException(string message) : Exception(message);
+/// <summary>An interface could not be opened or set up for capture; <see cref="Status"/> is libpcap's (negative) status.</summary>
+internal sealed class CaptureOpenException(string message, int status) : Exception(message)
+{
+    public int Status { get; } = status;
+}

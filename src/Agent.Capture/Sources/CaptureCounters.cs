@@ -14,6 +14,8 @@ public sealed class CaptureCounters
     /// <summary>Batches the flow-table thread could not take in time (live capture never waits).</summary>
     public long QueueDroppedPackets;
     public long CaptureErrors;
+    /// <summary>Any device: packets of an interface that was gone before its index could be named (whose, nobody can say).</summary>
+    public long UnresolvedInterfacePackets;
 
     public void Count(ParseStatus status) => _byStatus[(int)status]++;
 
@@ -45,6 +47,7 @@ public sealed class CaptureCounters
         total.Frames += Volatile.Read(ref Frames);
         total.QueueDroppedPackets += Volatile.Read(ref QueueDroppedPackets);
         total.CaptureErrors += Volatile.Read(ref CaptureErrors);
+        total.UnresolvedInterfacePackets += Volatile.Read(ref UnresolvedInterfacePackets);
     }
 
     public IEnumerable<(ParseStatus Status, long Count)> ByStatus()

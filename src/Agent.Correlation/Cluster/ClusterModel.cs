@@ -24,6 +24,27 @@ public sealed class ClusterModel
         IsSynced = synced;
         _backends = BuildBackends(snapshot, index);
         _serverPorts = BuildServerPorts(snapshot);
+        _podRanges = [.. snapshot.Nodes.SelectMany(n => n.PodCidrs).Select(c => Policy.IpRange.TryParse(c, out var range) ? range : (Policy.IpRange?)null).OfType<Policy.IpRange>()];
+    }
+
+    private readonly Policy.IpRange[] _podRanges;
+
+    private static readonly Policy.IpRange[] PrivateRanges =
+        [.. new[] { "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7" }.Select(c => Policy.IpRange.TryParse(c, out var r) ? r : throw new InvalidOperationException(c))];
+
+    /// <summary>
+    /// True when <paramref name="ip"/> may be a pod that this state does not know yet: no pod, Service or node holds it,
+    /// and it lies in a node's pod range (or, when no node declares one, as with Calico's own IPAM, in a private range).
+    /// </summary>
+    public bool IsUnnamedPodAddress(IpKey ip, long timeNs)
+    {
+        if (Index.Resolve(ip, timeNs).Kind != EndpointKind.External) return false;
+        var ranges = _podRanges.Length > 0 ? _podRanges : PrivateRanges;
+        foreach (var range in ranges)
+        {
+            if (range.Contains(ip)) return true;
+        }
+        return false;
     }
 
     /// <summary>

@@ -26,12 +26,13 @@ internal static class RunCommand
         var udpIdle = EnvironmentDefaults.String("--udp-idle-timeout", "a UDP flow with no packet for this long ends with end_reason idle (e.g. 60s)", "60s");
         var tcpIdle = EnvironmentDefaults.String("--tcp-idle-timeout", "a TCP flow with no packet for this long ends with end_reason idle (e.g. 5m)", "5m");
         var flushInterval = EnvironmentDefaults.String("--flow-log-flush-interval", "longest a flow-log record waits in memory before it is written (what a crash can cost)", "500ms");
+        var attributionWait = EnvironmentDefaults.String("--attribution-wait", "with state from the API, how long a flow from an address in a pod range that no known pod holds waits for the pod to appear", "5s");
         var shutdownTimeout = EnvironmentDefaults.String("--shutdown-timeout", "longest a stop (SIGTERM) may take; past it the agent writes what it holds and exits 1", "10s");
 
         var command = new Command("run", "Run the agent: capture, judge, and serve metrics, health and recent flows.")
         {
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
-            snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle, flushInterval, shutdownTimeout,
+            snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle, flushInterval, shutdownTimeout, attributionWait,
         };
         var export = new Tripline.Export.ExportOptionSet();
         export.AddTo(command);
@@ -44,6 +45,7 @@ internal static class RunCommand
             TimeSpan tcpIdleTimeout = ParseDuration(parse.GetValue(tcpIdle), "--tcp-idle-timeout", bad);
             TimeSpan flush = ParseDuration(parse.GetValue(flushInterval), "--flow-log-flush-interval", bad);
             TimeSpan shutdown = ParseDuration(parse.GetValue(shutdownTimeout), "--shutdown-timeout", bad);
+            TimeSpan attribution = ParseDuration(parse.GetValue(attributionWait), "--attribution-wait", bad);
             var (metricsOptions, recentFlows, flowLogOptions) = export.Bind(parse, bad);
             foreach (string problem in bad) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             if (bad.Count > 0) return ExitCodes.BadUsage;
@@ -62,6 +64,7 @@ internal static class RunCommand
                 FlowLogOptions = flowLogOptions,
                 FlushInterval = flush,
                 ShutdownTimeout = shutdown,
+                AttributionWait = attribution,
                 LiveCapture = new LiveCaptureOptions
                 {
                     SnapLength = snap,

@@ -31,7 +31,8 @@ internal sealed record MetricsSources(
     IPacketSource Packets,
     IClusterSource Cluster,
     Func<ClusterModel> Model,
-    IReadOnlyList<FlowLogExporter> FlowLogs);
+    IReadOnlyList<FlowLogExporter> FlowLogs,
+    Func<(int Held, long TimedOut)>? Attribution = null);
 
 /// <summary>
 /// The agent's Prometheus metrics (design §4) in a registry of its own, so several agents can live in one process.
@@ -71,6 +72,9 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly Counter _watchRestarts;
     private readonly Gauge _objects;
     private readonly Counter _folded;
+    private readonly Gauge _attributionHeld;
+    private readonly Counter _attributionTimedOut;
+    private HashSet<string> _interfaceSeries = [];
     private readonly Lock _collectLock = new();
     private MetricsSources? _sources;
     private long _unprotectedVersion = -1;
@@ -97,7 +101,9 @@ internal sealed class AgentMetrics : IFlowExporter
             [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _packets = factory.CreateCounter("tripline_packets_total", "Packets captured, by interface.", ["interface"]);
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
-        _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed.", ["stage"]);
+        _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
+        _attributionHeld = factory.CreateGauge("tripline_attribution_held_events", "Flow events waiting for the pod holding their address to appear in the cluster state.");
+        _attributionTimedOut = factory.CreateCounter("tripline_attribution_timeouts_total", "Flows judged after --attribution-wait with an address in a pod range that no known pod held.");
         _flowLogLost = factory.CreateCounter("tripline_flow_log_lost_records_total", "Flow-log records that could not be written (disk full, read-only, closed pipe).");
         _flowLogWritten = factory.CreateCounter("tripline_flow_log_records_total", "Flow-log records written.");
         _tableFlows = factory.CreateGauge("tripline_flow_table_flows", "Flows held in the flow table.");
@@ -199,13 +205,24 @@ internal sealed class AgentMetrics : IFlowExporter
         long kernel = 0, interfaceDrops = 0;
         if (sources.Packets is ICaptureStatistics statistics)
         {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var s in statistics.InterfaceStatistics())
             {
                 _packets.WithLabels(s.Interface).IncTo(s.Packets);
                 _bytes.WithLabels(s.Interface).IncTo(s.Bytes);
                 kernel += s.KernelDrops;
                 interfaceDrops += s.InterfaceDrops;
+                seen.Add(s.Interface);
             }
+            // Interfaces of pods long gone were folded into "other" by capture: their series go, so pod churn does not
+            // grow the scrape.
+            foreach (string gone in _interfaceSeries)
+            {
+                if (seen.Contains(gone)) continue;
+                _packets.RemoveLabelled(gone);
+                _bytes.RemoveLabelled(gone);
+            }
+            _interfaceSeries = seen;
         }
         else
         {
@@ -219,6 +236,13 @@ internal sealed class AgentMetrics : IFlowExporter
         _lost.WithLabels("queue").IncTo(Volatile.Read(ref counters.QueueDroppedPackets));
         _lost.WithLabels("flow_table").IncTo(table.UnmatchedFragments);
         _lost.WithLabels("malformed").IncTo(counters.Malformed);
+        _lost.WithLabels("unnamed_interface").IncTo(Volatile.Read(ref counters.UnresolvedInterfacePackets));
+        if (sources.Attribution is { } attribution)
+        {
+            var (held, timedOut) = attribution();
+            _attributionHeld.Set(held);
+            _attributionTimedOut.IncTo(timedOut);
+        }
         _tableFlows.Set(table.Active);
         _evictions.IncTo(table.Evictions);
     }

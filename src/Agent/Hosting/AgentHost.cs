@@ -37,7 +37,11 @@ internal sealed partial class AgentHost : IAsyncDisposable
         _packets = parts.PacketSource;
         _exporters.AddRange(parts.Exporters);
         foreach (var exporter in parts.Exporters) if (exporter is IDisposable d) _disposables.Add(d);
-        _pipeline = new FlowPipeline(_packets, _cluster, options.FlowTable, _exporters, options.Node);
+        _pipeline = new FlowPipeline(_packets, _cluster, options.FlowTable, _exporters, options.Node)
+        {
+            // Manifests do not change: an address no pod of theirs holds will not be named later.
+            AttributionWait = options.Manifests.Count == 0 ? options.AttributionWait : TimeSpan.Zero,
+        };
         Parts = parts;
     }
 

@@ -26,6 +26,12 @@ internal sealed record AgentOptions
     /// SIGKILL never lands mid-write.
     /// </summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// With state from the API: how long a flow whose address lies in a pod range, but belongs to no pod the agent
+    /// knows yet, waits for the pod to appear (the CNI gives a pod its address before the watch tells the agent).
+    /// </summary>
+    public TimeSpan AttributionWait { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Live capture settings; <see cref="Interfaces"/>, when given, replaces its globs.</summary>
     public Tripline.Capture.Live.LiveCaptureOptions LiveCapture { get; init; } = new();
     public Tripline.Export.MetricsOptions Metrics { get; init; } = new();
@@ -52,6 +58,7 @@ internal sealed record AgentOptions
         problems.AddRange(Metrics.Validate());
         if (RecentFlows < 1) problems.Add("--recent-flows: must be at least 1");
         if (FlushInterval < TimeSpan.FromMilliseconds(10) || FlushInterval > TimeSpan.FromMinutes(1)) problems.Add($"--flow-log-flush-interval: must be between 10ms and 1m (was {FlushInterval})");
+        if (AttributionWait < TimeSpan.Zero || AttributionWait > TimeSpan.FromMinutes(1)) problems.Add($"--attribution-wait: must be between 0 and 1m (was {AttributionWait})");
         if (ShutdownTimeout < TimeSpan.FromSeconds(1) || ShutdownTimeout > TimeSpan.FromMinutes(10)) problems.Add($"--shutdown-timeout: must be between 1s and 10m (was {ShutdownTimeout})");
         problems.AddRange(FlowLogOptions.Validate());
         return problems;

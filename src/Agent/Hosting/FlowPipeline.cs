@@ -404,14 +404,16 @@ internal sealed class FlowPipeline : IFlowEventSink
                     while (deferred.TryDequeue(out var held)) Export(held, model);
                     deferredEvents = 0;
                 }
+                // Flows waiting to be named: those named now, or waiting too long, go out (all of them at the end).
+                ReleaseHeld(model, all: finished && deferred.Count == 0);
                 if (_flushInterval != Timeout.InfiniteTimeSpan && System.Diagnostics.Stopwatch.GetElapsedTime(lastFlush) >= _flushInterval)
                 {
                     lastFlush = System.Diagnostics.Stopwatch.GetTimestamp();
                     foreach (var exporter in _exporters) exporter.Flush();
                 }
                 if (finished && deferred.Count == 0) return;
-                // Waiting on an event allocates nothing; the timeout re-checks sync state and the flush interval.
-                _eventsAvailable.Wait(deferred.Count > 0 ? TimeSpan.FromMilliseconds(100) : _flushInterval == Timeout.InfiniteTimeSpan ? TimeSpan.FromMilliseconds(500) : _flushInterval);
+                // Waiting on an event allocates nothing; the timeout re-checks sync state, held flows and the flush interval.
+                _eventsAvailable.Wait(deferred.Count > 0 || _hold is { Count: > 0 } ? TimeSpan.FromMilliseconds(100) : _flushInterval == Timeout.InfiniteTimeSpan ? TimeSpan.FromMilliseconds(500) : _flushInterval);
             }
         }
         catch (Exception e)
@@ -428,17 +430,53 @@ internal sealed class FlowPipeline : IFlowEventSink
     {
         _context.ClusterSynced = model.IsSynced;
         var events = batch.Events;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int i = 0; i < batch.Count; i++)
         {
             ref FlowEvent flowEvent = ref events[i];
             // A flow that began before the cluster was loaded is oriented now, with the cluster that judges it.
             if (flowEvent.Flow.Orientation == FlowOrientation.Pending) FlowTable.ResolvePending(ref flowEvent.Flow, _hint);
-            ref readonly FlowEntry flow = ref flowEvent.Flow;
-            var judgement = model.Judge(flow.Source.ToKey(), flow.Destination.ToKey(), IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
-                ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
-            foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);
+            // An address in a pod range that no pod holds yet: the pod is newer than the cluster state (the CNI is faster
+            // than the watch). Its flow waits to be named rather than be judged as external.
+            if (_hold is { } hold && hold.TryHold(in flowEvent, model, now)) continue;
+            ExportOne(ref flowEvent, model, note: null);
         }
         batch.Count = 0;
         _freeEvents.Enqueue(batch);
     }
+
+    private void ExportOne(ref FlowEvent flowEvent, ClusterModel model, string? note)
+    {
+        ref readonly FlowEntry flow = ref flowEvent.Flow;
+        var judgement = model.Judge(flow.Source.ToKey(), flow.Destination.ToKey(), IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
+            ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
+        if (note is not null) judgement = judgement with { Verdict = judgement.Verdict with { Note = judgement.Verdict.Note is { } other ? other + "; " + note : note } };
+        foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);
+    }
+
+    /// <summary>Exports the held flows that are named now, or have waited long enough (all of them when <paramref name="all"/>).</summary>
+    private void ReleaseHeld(ClusterModel model, bool all)
+    {
+        if (_hold is not { Count: > 0 } hold) return;
+        _context.ClusterSynced = model.IsSynced;
+        hold.Release(model, System.Diagnostics.Stopwatch.GetTimestamp(), all, this);
+    }
+
+    /// <summary>Called by <see cref="AttributionHold.Release"/> for each event it lets go, in order.</summary>
+    internal void ExportReleased(ref FlowEvent flowEvent, ClusterModel model, bool timedOut) =>
+        ExportOne(ref flowEvent, model, timedOut ? _hold!.TimeoutNote : null);
+
+    /// <summary>
+    /// Live cluster state only: how long a flow whose address lies in a pod range but belongs to no known pod waits for
+    /// the pod to appear. Zero (replay, manifests) judges at once.
+    /// </summary>
+    public TimeSpan AttributionWait
+    {
+        init => _hold = value > TimeSpan.Zero ? new AttributionHold(value) : null;
+    }
+
+    private readonly AttributionHold? _hold;
+
+    /// <summary>Flow events held for attribution now, and flows let go unnamed after the wait (for metrics and tests).</summary>
+    public (int Held, long TimedOut) AttributionStats => _hold is { } h ? (h.Count, Interlocked.Read(ref h.TimedOutFlows)) : (0, 0);
 }

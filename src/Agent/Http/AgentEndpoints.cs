@@ -20,7 +20,8 @@ internal static class AgentEndpoints
                 host.Parts.PacketSource,
                 host.Parts.ClusterSource,
                 () => host.Cluster.Current,
-                [.. host.Parts.Exporters.Select(e => e is AggregatingFlowLog a ? a.Inner : e).OfType<FlowLogExporter>()]));
+                [.. host.Parts.Exporters.Select(e => e is AggregatingFlowLog a ? a.Inner : e).OfType<FlowLogExporter>()],
+                () => host.Pipeline.AttributionStats));
             app.MapMetrics("/metrics", metrics.Registry);
             FlowsApi.Map(app, ring);
         });

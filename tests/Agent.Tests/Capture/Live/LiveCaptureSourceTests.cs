@@ -126,7 +126,7 @@ public sealed class LiveCaptureSourceTests(ITestOutputHelper output)
                 unsafe
                 {
                     int n = 0;
-                    while (LibPcap.Dispatch(device.Handle, -1, &CountParsed, (IntPtr)(&n)) > 0)
+                    while (LibPcap.Dispatch(device.Handle.DangerousGetHandle(), -1, &CountParsed, (IntPtr)(&n)) > 0)
                     {
                     }
                     return n;

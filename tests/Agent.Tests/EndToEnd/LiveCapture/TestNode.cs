@@ -106,6 +106,47 @@ internal sealed class TestNode : IDisposable
         return System.Net.IPAddress.Parse(host);
     }
 
+    /// <summary>An empty network namespace for a pod that <see cref="WirePod"/> connects later, as a CNI would.</summary>
+    public string AddPodNamespace(string pod)
+    {
+        string ns = PodNamespace(pod);
+        AddNamespace(ns);
+        Ip($"-n {ns} link set lo up");
+        return ns;
+    }
+
+    /// <summary>
+    /// What a bridge CNI does for a new pod, in its order: the veth pair, the pod's end moved into the pod's namespace
+    /// as eth0, the host end on the bridge and up, the address, the pod's end up. Returns the time the veth was created.
+    /// </summary>
+    public DateTime WirePod(string pod, string hostInterface, int hostNumber)
+    {
+        string ns = PodNamespace(pod);
+        string ip = $"{Subnet}.{hostNumber}";
+        var created = DateTime.UtcNow;
+        Ip($"-n {Namespace} link add {hostInterface} type veth peer name eth0 netns {ns}");
+        Ip($"-n {Namespace} link set {hostInterface} master tlbr0 up");
+        Ip($"-n {ns} addr add {ip}/24 dev eth0");
+        Ip($"-n {ns} link set eth0 up");
+        _pods[pod] = ip;
+        return created;
+    }
+
+    /// <summary>Runs commands of <c>ip -batch</c> in the node's namespace (thousands of links in one process).</summary>
+    public void IpBatch(IEnumerable<string> commands)
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"tripline-ip-{Id}-{Guid.NewGuid():N}.batch");
+        File.WriteAllLines(file, commands);
+        try
+        {
+            Ip($"-n {Namespace} -batch {file}");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     /// <summary>Deletes a pod's veth pair (its namespace stays, so its counters can still be read).</summary>
     public void DeletePodLink(string pod) => Ip($"-n {Namespace} link del {HostInterface(pod)}");
 

@@ -62,6 +62,52 @@ def tcp_chatty(host, port, pause_ms):
         if len(recv_exact(c, 200)) != 200: raise SystemExit("short reply")
         time.sleep(pause_ms / 1000.0)
 
+def wait_for_eth0():
+    # Waits for the CNI to wire this namespace: eth0 present and up.
+    while True:
+        try:
+            with open("/sys/class/net/eth0/operstate") as f:
+                if f.read().strip() in ("up", "unknown"):
+                    with open("/sys/class/net/eth0/flags") as g:
+                        if int(g.read(), 16) & 1: return
+        except OSError:
+            pass
+        time.sleep(0.0005)
+
+def first_connect(host, port, delay_ms):
+    # A new pod's process: starts before its network exists, connects delay_ms after eth0 is up, once.
+    print("waiting", flush=True)
+    wait_for_eth0()
+    up = time.time()
+    time.sleep(delay_ms / 1000.0)
+    for _ in range(200):
+        try:
+            t0 = time.time()
+            c = socket.create_connection((host, port), timeout=5)
+            break
+        except OSError:
+            time.sleep(0.001)  # the address may not be usable for a moment after the link came up
+    sport = c.getsockname()[1]
+    c.sendall(b"q" * 100)
+    recv_exact(c, 200)
+    c.close()
+    print("conn %d %.6f %.6f" % (sport, up, t0), flush=True)
+
+def udp_burst(host, port, unused, count):
+    # From the moment eth0 is up, a datagram every millisecond: the first one captured says how long capture was blind.
+    print("waiting", flush=True)
+    wait_for_eth0()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    first = None
+    for i in range(count):
+        try:
+            s.sendto(b"b" * 20, (host, port))
+            if first is None: first = time.time()
+        except OSError:
+            pass
+        time.sleep(0.001)
+    print("burst %.6f" % first, flush=True)
+
 def refused(host, port):
     try:
         socket.create_connection((host, port), timeout=5)
@@ -96,6 +142,8 @@ elif role == "tcp-hold": tcp_client(a[0], int(a[1]), int(a[2]), True)
 elif role == "refused": refused(a[0], int(a[1]))
 elif role == "tcp-loop": tcp_loop(a[0], int(a[1]), int(a[2]))
 elif role == "tcp-chatty": tcp_chatty(a[0], int(a[1]), int(a[2]))
+elif role == "first-connect": first_connect(a[0], int(a[1]), int(a[2]))
+elif role == "udp-burst": udp_burst(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-server": udp_server(int(a[0]))
 elif role == "udp-client": udp_client(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-stream": udp_stream(a[0], int(a[1]), int(a[2]))

@@ -38,7 +38,7 @@ public sealed partial class CommandStopTests(PublishedAgent published) : IDispos
             status: {phase: Running, podIP: 10.244.0.2, podIPs: [{ip: 10.244.0.2}]}
             """);
         string flowLog = Path.Combine(_dir, $"flows-{name}.jsonl");
-        using var process = PublishTests.Start(published.Executable, ["replay", "--pcap", "-", "--manifests", manifests, "--flow-log", flowLog], PublishTests.NoEnvironment);
+        using var process = StartWithDefaultSignals(["replay", "--pcap", "-", "--manifests", manifests, "--flow-log", flowLog]);
         var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
@@ -186,7 +186,7 @@ public sealed partial class CommandStopTests(PublishedAgent published) : IDispos
         string log = Path.Combine(_dir, $"follow-{name}.log");
         string[] old = [.. Enumerable.Range(0, 50).Select(i => Record(i))];
         File.WriteAllLines(log, old);
-        using var process = PublishTests.Start(published.Executable, ["flows", "--flow-log", log, "--follow", "--output", "json"], PublishTests.NoEnvironment);
+        using var process = StartWithDefaultSignals(["flows", "--flow-log", log, "--follow", "--output", "json"]);
         var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var printed = new SemaphoreSlim(0);
@@ -213,6 +213,14 @@ public sealed partial class CommandStopTests(PublishedAgent published) : IDispos
             if (!process.HasExited) process.Kill();
         }
     }
+
+    /// <summary>
+    /// Starts the published executable with SIGINT at its default action. A test run started in the background by a
+    /// shell inherits SIGINT ignored, and a process that starts with a signal ignored keeps it ignored (the runtime
+    /// follows that convention): an interactive user's Ctrl-C is what these tests stand for.
+    /// </summary>
+    private System.Diagnostics.Process StartWithDefaultSignals(string[] args) =>
+        PublishTests.Start("env", ["--default-signal=INT", published.Executable, .. args], PublishTests.NoEnvironment);
 
     private static string Record(int i) =>
         $"{{\"time\":\"2026-11-26T02:00:{i % 60:00}.000000Z\",\"event\":\"start\",\"flow_id\":\"{i:x16}\",\"node\":\"n\",\"interface\":\"pcap\",\"protocol\":\"TCP\","
