@@ -49,7 +49,7 @@ internal sealed class AttributionHold(TimeSpan wait, int capacity = 16_384)
     private const byte Keep = 0, Named = 1, Unnamed_ = 2;
 
     /// <summary>Lets go, in the order they came, the events of every flow that is named now or has waited long enough.</summary>
-    public void Release(ClusterModel model, long now, bool all, FlowPipeline pipeline)
+    public void Release(ClusterModel model, long now, bool all, IReleasedFlowSink sink)
     {
         _decided.Clear();
         int kept = 0;
@@ -71,8 +71,14 @@ internal sealed class AttributionHold(TimeSpan wait, int capacity = 16_384)
                 _events[kept++] = flowEvent;
                 continue;
             }
-            pipeline.ExportReleased(ref flowEvent, model, timedOut: state == Unnamed_);
+            sink.ExportReleased(ref flowEvent, model, timedOut: state == Unnamed_);
         }
         _events.RemoveRange(kept, _events.Count - kept);
     }
+}
+
+/// <summary>Receives the events <see cref="AttributionHold"/> lets go, in order: the pipeline judges and exports them.</summary>
+internal interface IReleasedFlowSink
+{
+    void ExportReleased(ref FlowEvent flowEvent, ClusterModel model, bool timedOut);
 }

@@ -14,7 +14,7 @@ namespace Tripline.Hosting;
 /// resolves endpoints, judges, and runs the exporters, so that disk and JSON work never hold up the table. Nothing on
 /// the per-packet path allocates.
 /// </summary>
-internal sealed class FlowPipeline : IFlowEventSink
+internal sealed class FlowPipeline : IFlowEventSink, IReleasedFlowSink
 {
     public const int ChannelCapacity = 64;
     private const int EventBatchSize = 256;
@@ -463,7 +463,7 @@ internal sealed class FlowPipeline : IFlowEventSink
     }
 
     /// <summary>Called by <see cref="AttributionHold.Release"/> for each event it lets go, in order.</summary>
-    internal void ExportReleased(ref FlowEvent flowEvent, ClusterModel model, bool timedOut) =>
+    public void ExportReleased(ref FlowEvent flowEvent, ClusterModel model, bool timedOut) =>
         ExportOne(ref flowEvent, model, timedOut ? _hold!.TimeoutNote : null);
 
     /// <summary>
