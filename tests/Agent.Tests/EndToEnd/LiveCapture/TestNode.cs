@@ -307,13 +307,16 @@ internal sealed class RunningProcess
             {
                 if (line.Contains(text, StringComparison.Ordinal)) return at;
             }
-            if (Process.HasExited && !_lines.Any(l => l.Line.Contains(text, StringComparison.Ordinal)))
+            if (Process.HasExited)
             {
-                Thread.Sleep(100);
-                if (!_lines.Any(l => l.Line.Contains(text, StringComparison.Ordinal)))
+                // Without a timeout, WaitForExit also waits for the output readers to reach the end of both streams:
+                // a line printed just before exit may not have been delivered yet (under load, well past 100 ms).
+                Process.WaitForExit();
+                foreach (var (at, line) in _lines)
                 {
-                    throw new InvalidOperationException($"process exited ({Process.ExitCode}) before printing '{text}':\n{Output}");
+                    if (line.Contains(text, StringComparison.Ordinal)) return at;
                 }
+                throw new InvalidOperationException($"process exited ({Process.ExitCode}) before printing '{text}':\n{Output}");
             }
             Thread.Sleep(50);
         }
