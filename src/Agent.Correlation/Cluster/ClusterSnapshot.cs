@@ -26,7 +26,9 @@ public sealed class ClusterSnapshot
         Services = [.. services];
         EndpointSlices = [.. endpointSlices];
         Nodes = [.. nodes];
-        Policies = [.. policies];
+        // In name order, whatever the source's: lists, watches and manifest files order them differently, and the
+        // policies a record names must not depend on where the cluster state came from.
+        Policies = [.. policies.OrderBy(p => p.Metadata?.NamespaceProperty, StringComparer.Ordinal).ThenBy(p => p.Metadata?.Name, StringComparer.Ordinal)];
     }
 
     /// <summary>Increases with every change; caches keyed on it never serve a stale answer.</summary>

@@ -9,7 +9,11 @@ namespace Tripline.Correlation.Cluster;
 /// </summary>
 public sealed class LabelSet : IEquatable<LabelSet>
 {
-    private static readonly ConcurrentDictionary<LabelSet, LabelSet> Interned = new();
+    private static readonly ConcurrentDictionary<LabelSet, LabelSet> Interned = new(new SetComparer());
+    // Looks a pod's labels up as they come (a plain dictionary), so that only a new set is frozen: freezing costs more
+    // than the lookup, and 50,000 pods share a few thousand sets.
+    private static readonly ConcurrentDictionary<LabelSet, LabelSet>.AlternateLookup<IDictionary<string, string>> ByLabels =
+        Interned.GetAlternateLookup<IDictionary<string, string>>();
     private static int _nextId;
 
     public static readonly LabelSet Empty = Intern(new Dictionary<string, string>());
@@ -20,9 +24,37 @@ public sealed class LabelSet : IEquatable<LabelSet>
     private LabelSet(FrozenDictionary<string, string> labels)
     {
         _labels = labels;
+        _hash = HashOf(labels);
+    }
+
+    /// <summary>Order-free, so that a set and a dictionary of the same labels hash alike.</summary>
+    private static int HashOf(IEnumerable<KeyValuePair<string, string>> labels)
+    {
         int hash = 0;
         foreach (var (key, value) in labels) hash ^= HashCode.Combine(key, value);
-        _hash = hash;
+        return hash;
+    }
+
+    /// <summary>Compares sets with each other, and a set with a plain dictionary of labels.</summary>
+    private sealed class SetComparer : IEqualityComparer<LabelSet>, IAlternateEqualityComparer<IDictionary<string, string>, LabelSet>
+    {
+        public bool Equals(LabelSet? x, LabelSet? y) => ReferenceEquals(x, y) || (x is not null && x.Equals(y));
+
+        public int GetHashCode(LabelSet set) => set._hash;
+
+        public bool Equals(IDictionary<string, string> alternate, LabelSet other)
+        {
+            if (alternate.Count != other._labels.Count) return false;
+            foreach (var (key, value) in alternate)
+            {
+                if (!other._labels.TryGetValue(key, out var v) || !string.Equals(v, value, StringComparison.Ordinal)) return false;
+            }
+            return true;
+        }
+
+        public int GetHashCode(IDictionary<string, string> alternate) => HashOf(alternate);
+
+        public LabelSet Create(IDictionary<string, string> alternate) => new(alternate.ToFrozenDictionary(StringComparer.Ordinal)) { Id = Interlocked.Increment(ref _nextId) };
     }
 
     /// <summary>A small dense number, unique per distinct label set in this process.</summary>
@@ -38,9 +70,9 @@ public sealed class LabelSet : IEquatable<LabelSet>
         {
             if (Empty is not null) return Empty;
         }
-        var candidate = new LabelSet((labels ?? new Dictionary<string, string>()).ToFrozenDictionary(StringComparer.Ordinal));
-        if (Interned.TryGetValue(candidate, out var existing)) return existing;
-        var fresh = new LabelSet(candidate._labels) { Id = Interlocked.Increment(ref _nextId) };
+        labels ??= new Dictionary<string, string>();
+        if (ByLabels.TryGetValue(labels, out var existing)) return existing;
+        var fresh = new LabelSet(labels.ToFrozenDictionary(StringComparer.Ordinal)) { Id = Interlocked.Increment(ref _nextId) };
         return Interned.GetOrAdd(fresh, fresh);
     }
 

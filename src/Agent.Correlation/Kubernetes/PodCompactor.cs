@@ -6,7 +6,8 @@ namespace Tripline.Correlation.Kubernetes;
 /// <summary>
 /// Pods are the bulk of the cache, and most of their fields repeat: namespace, node, phase, workload, port lists.
 /// Those are shared between pods here (labels are already interned by <see cref="LabelSet"/>), so that a 50,000-pod
-/// cluster costs little more than its names, uids and IPs. Used by the pod informer's task only.
+/// cluster costs little more than its names, uids and IPs. Used by one thread at a time: the pod informer's task, or
+/// a manifest load.
 /// </summary>
 internal sealed class PodCompactor
 {
@@ -17,9 +18,16 @@ internal sealed class PodCompactor
     private readonly Dictionary<WorkloadRef, WorkloadRef> _workloads = [];
     private readonly Dictionary<string, IReadOnlyList<ContainerPortInfo>> _ports = new(StringComparer.Ordinal);
 
-    public PodInfo Convert(V1Pod pod)
+    public PodInfo Convert(V1Pod pod) => Compact(ClusterObjectConverter.ToPod(pod)) with
     {
-        var info = ClusterObjectConverter.ToPod(pod);
+        // A pod that still exists still holds its IPs, even while terminating; the time it is really gone is set
+        // by the source when the deletion arrives.
+        DeletedAt = null,
+    };
+
+    /// <summary>The pod with its repeated fields shared with other pods'.</summary>
+    public PodInfo Compact(PodInfo info)
+    {
         if (_strings.Count + _workloads.Count + _ports.Count > MaxPooled)
         {
             _strings.Clear();
@@ -33,9 +41,6 @@ internal sealed class PodCompactor
             Phase = Intern(info.Phase),
             Workload = info.Workload is null ? null : InternWorkload(info.Workload),
             Ports = InternPorts(info.Ports),
-            // A pod that still exists still holds its IPs, even while terminating; the time it is really gone is set
-            // by the source when the deletion arrives.
-            DeletedAt = null,
         };
     }
 

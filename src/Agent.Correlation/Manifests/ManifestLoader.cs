@@ -1,8 +1,7 @@
 using System.Text;
-using System.Text.RegularExpressions;
+using System.Text.Json;
 using k8s.Models;
 using Tripline.Correlation.Cluster;
-using YamlDotNet.RepresentationModel;
 
 namespace Tripline.Correlation.Manifests;
 
@@ -16,15 +15,21 @@ public sealed record ManifestLoadResult(ClusterSnapshot Snapshot, IReadOnlyList<
 
 /// <summary>
 /// Reads cluster state from files or directories of multi-document YAML or JSON, as <c>kubectl get -o yaml</c>
-/// writes them (a <c>kind: List</c> with <c>items</c> included), with KubernetesClient's typed models. A bad
-/// document costs only itself: its error names the file, the line and the object, and the rest still loads.
+/// writes them (a <c>kind: List</c> with <c>items</c> included), gzipped or not, with KubernetesClient's typed models.
+/// Files are read as streams, one object at a time (<see cref="YamlManifestReader"/>, <see cref="JsonManifestReader"/>):
+/// time grows with the size of the input and memory with the cluster model, never with the file. A bad document costs
+/// only itself: its error names the file, the line and the object, and the rest still loads.
 /// </summary>
 public static partial class ManifestLoader
 {
     private static readonly string[] Extensions = [".yaml", ".yml", ".json"];
 
-    [GeneratedRegex(@"^---", RegexOptions.Multiline)]
-    private static partial Regex DocumentSeparator();
+    /// <summary>Whether a file name is a manifest's: .yaml, .yml or .json, gzipped or not.</summary>
+    public static bool IsManifestFile(string path)
+    {
+        string name = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? path[..^3] : path;
+        return Extensions.Contains(Path.GetExtension(name), StringComparer.OrdinalIgnoreCase);
+    }
 
     /// <summary>Expands paths into the manifest files they name; a missing path is an error.</summary>
     public static IReadOnlyList<string> ExpandPaths(IEnumerable<string> paths, List<ManifestError> errors)
@@ -35,9 +40,7 @@ public static partial class ManifestLoader
             if (File.Exists(path)) files.Add(path);
             else if (Directory.Exists(path))
             {
-                files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                    .Where(f => Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
-                    .Order(StringComparer.Ordinal));
+                files.AddRange(Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Where(IsManifestFile).Order(StringComparer.Ordinal));
             }
             else errors.Add(new ManifestError(path, 0, null, "no such file or directory"));
         }
@@ -51,19 +54,33 @@ public static partial class ManifestLoader
         var builder = new Builder();
         foreach (string file in files)
         {
-            string text;
             try
             {
-                text = File.ReadAllText(file, Encoding.UTF8);
+                using var stream = OpenFile(file);
+                bool json = Path.GetExtension(file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? file[..^3] : file).Equals(".json", StringComparison.OrdinalIgnoreCase);
+                if (json)
+                {
+                    var collector = new Collector(file);
+                    JsonManifestReader.Read(stream, new StreamingSink(collector, builder, errors));
+                }
+                else
+                {
+                    using var text = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+                    LoadYaml(text, file, builder, errors);
+                }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
             {
                 errors.Add(new ManifestError(file, 0, null, e.Message));
-                continue;
             }
-            LoadText(text, file, builder, errors);
         }
         return new ManifestLoadResult(builder.Build(version), errors, builder.Ignored, files.Count);
+    }
+
+    private static Stream OpenFile(string file)
+    {
+        var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        return file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress) : stream;
     }
 
     /// <summary>Loads manifests from text (for tests and standard input).</summary>
@@ -71,131 +88,194 @@ public static partial class ManifestLoader
     {
         var errors = new List<ManifestError>();
         var builder = new Builder();
-        LoadText(text, name, builder, errors);
+        LoadYaml(new StringReader(text), name, builder, errors);
         return new ManifestLoadResult(builder.Build(1), errors, builder.Ignored, 1);
     }
 
-    private static void LoadText(string text, string file, Builder builder, List<ManifestError> errors)
-    {
-        // Split at document markers first, so that a syntax error costs one document rather than the file.
-        int start = 0;
-        var matches = DocumentSeparator().Matches(text);
-        var chunks = new List<(int Offset, string Text)>();
-        foreach (Match match in matches)
-        {
-            chunks.Add((start, text[start..match.Index]));
-            int lineEnd = text.IndexOf('\n', match.Index);
-            // "--- " may carry content on the same line; keep it by cutting only the marker.
-            start = match.Index + 3;
-            if (lineEnd < 0) start = text.Length;
-        }
-        chunks.Add((start, text[start..]));
+    /// <summary>YAML, read on one thread as a stream of events: every object applied as it is read (a List's items once it is known to be one).</summary>
+    private static void LoadYaml(TextReader text, string file, Builder builder, List<ManifestError> errors) =>
+        YamlManifestReader.Read(text, new StreamingSink(new Collector(file), builder, errors));
 
-        foreach (var (offset, chunk) in chunks)
+    /// <summary>An ignored object's kind, kept in order with the models and errors of a piece.</summary>
+    private sealed record IgnoredKind(string Kind);
+
+    /// <summary>
+    /// Collects what a reader hands over, converted at once: models, errors and ignored kinds in the file's order. Items
+    /// of a List are held (as models, never as text) until its document ends and says it is a List; a document that only had an "items" field forgets them.
+    /// </summary>
+    private sealed class Collector(string file) : IManifestObjectSink
+    {
+        private readonly List<object> _listItems = [];
+
+        public List<object> Entries { get; } = [];
+
+        /// <summary>Set by a document's end: whether it was a List.</summary>
+        public bool? IsList { get; private set; }
+
+        private int _objects;
+
+        public void Object(ReadOnlySpan<byte> json, int line, bool inList)
         {
-            if (string.IsNullOrWhiteSpace(StripComments(chunk))) continue;
-            int line = 1 + CountLines(text, offset);
-            YamlStream stream = new();
-            try
+            LoadObject(json, file, line, inList ? _listItems : Entries);
+            // A large load makes garbage far faster than the collector's own pace would collect it (its first
+            // generation's budget follows the size of the CPU's cache: a hundred megabytes on a large server), so a
+            // 50,000-pod load would peak at several times the model it builds. A young-generation collection every few
+            // thousand objects keeps the peak near the model; each costs about a millisecond.
+            if (++_objects % CollectEvery == 0) GC.Collect(1, GCCollectionMode.Forced, blocking: true);
+        }
+
+        private const int CollectEvery = 4096;
+
+        public void Error(int line, string message) => Entries.Add(new ManifestError(file, line, null, message));
+
+        public void EndDocument(bool isList)
+        {
+            IsList = isList;
+            if (isList) Entries.AddRange(_listItems);
+            _listItems.Clear();
+        }
+
+        public void ApplyTo(Builder builder, List<ManifestError> errors)
+        {
+            foreach (object entry in Entries) Apply(entry, builder, errors);
+        }
+
+        public static void Apply(object entry, Builder builder, List<ManifestError> errors)
+        {
+            switch (entry)
             {
-                stream.Load(new StringReader(chunk));
-            }
-            catch (YamlDotNet.Core.YamlException e)
-            {
-                errors.Add(new ManifestError(file, line + (int)Math.Max(0, e.Start.Line - 1), null, "not valid YAML or JSON: " + e.Message));
-                continue;
-            }
-            foreach (var document in stream.Documents)
-            {
-                LoadNode(document.RootNode, file, line + (int)Math.Max(0, document.RootNode.Start.Line - 1), builder, errors, depth: 0);
+                case ManifestError error: errors.Add(error); break;
+                case IgnoredKind ignored: builder.Ignore(ignored.Kind); break;
+                default: builder.Add(entry); break;
             }
         }
     }
 
-    private static string StripComments(string chunk) => string.Join('\n', chunk.Split('\n').Where(l => !l.TrimStart().StartsWith('#')));
-
-    private static int CountLines(string text, int upTo)
+    /// <summary>Applies what the collector converted as soon as it has it, so nothing but a List's held items waits.</summary>
+    private sealed class StreamingSink(Collector collector, Builder builder, List<ManifestError> errors) : IManifestObjectSink
     {
-        int count = 0;
-        for (int i = 0; i < upTo && i < text.Length; i++) if (text[i] == '\n') count++;
-        return count;
+        public void Object(ReadOnlySpan<byte> json, int line, bool inList)
+        {
+            collector.Object(json, line, inList);
+            Drain();
+        }
+
+        public void Error(int line, string message)
+        {
+            collector.Error(line, message);
+            Drain();
+        }
+
+        public void EndDocument(bool isList)
+        {
+            collector.EndDocument(isList);
+            Drain();
+        }
+
+        private void Drain()
+        {
+            foreach (object entry in collector.Entries) Collector.Apply(entry, builder, errors);
+            collector.Entries.Clear();
+        }
     }
 
-    private static void LoadNode(YamlNode node, string file, int line, Builder builder, List<ManifestError> errors, int depth)
+    /// <summary>What identifies an object in an error: kind, apiVersion, namespace and name, read from its JSON.</summary>
+    private static (string? ApiVersion, string? Kind, string? Namespace, string? Name) Identify(ReadOnlySpan<byte> json)
     {
-        if (YamlJson.IsNull(node)) return;
-        if (node is not YamlMappingNode map)
+        string? apiVersion = null, kind = null, ns = null, name = null;
+        try
         {
-            errors.Add(new ManifestError(file, line, null, "a manifest document must be a mapping with apiVersion and kind"));
-            return;
+            var reader = new Utf8JsonReader(json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return default;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("apiVersion"u8)) { reader.Read(); apiVersion = Text(ref reader); }
+                else if (reader.ValueTextEquals("kind"u8)) { reader.Read(); kind = Text(ref reader); }
+                else if (reader.ValueTextEquals("metadata"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.StartObject) { reader.Skip(); continue; }
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        if (reader.ValueTextEquals("name"u8)) { reader.Read(); name = Text(ref reader); }
+                        else if (reader.ValueTextEquals("namespace"u8)) { reader.Read(); ns = Text(ref reader); }
+                        else { reader.Read(); reader.Skip(); }
+                    }
+                }
+                else { reader.Read(); reader.Skip(); }
+            }
         }
-        string? kind = Scalar(map, "kind");
-        string? apiVersion = Scalar(map, "apiVersion");
-        string? name = map.Children.TryGetValue(new YamlScalarNode("metadata"), out var metaNode) && metaNode is YamlMappingNode meta ? Scalar(meta, "name") : null;
-        string? ns = metaNode is YamlMappingNode meta2 ? Scalar(meta2, "namespace") : null;
+        catch (JsonException)
+        {
+            // What was found so far names the object; the typed read reports what is wrong.
+        }
+        return (apiVersion, kind, ns, name);
+
+        static string? Text(ref Utf8JsonReader reader) => reader.TokenType switch
+        {
+            JsonTokenType.String => reader.GetString() is { Length: > 0 } text ? text : null,
+            JsonTokenType.Number => Encoding.UTF8.GetString(reader.ValueSpan),
+            _ => SkipAndNull(ref reader),
+        };
+
+        static string? SkipAndNull(ref Utf8JsonReader reader)
+        {
+            reader.Skip();
+            return null;
+        }
+    }
+
+    private static void LoadObject(ReadOnlySpan<byte> json, string file, int line, List<object> into)
+    {
+        Action<object> add = into.Add;
+        var (apiVersion, kind, ns, name) = Identify(json);
         string objectName = $"{kind ?? "<no kind>"} {(ns is null ? "" : ns + "/")}{name ?? "<no name>"}";
-
         if (kind is null || apiVersion is null)
         {
-            errors.Add(new ManifestError(file, line, name is null ? null : objectName, "apiVersion and kind are required"));
+            into.Add(new ManifestError(file, line, name is null ? null : objectName, "apiVersion and kind are required"));
             return;
         }
-
-        if (kind.EndsWith("List", StringComparison.Ordinal) && map.Children.TryGetValue(new YamlScalarNode("items"), out var items))
-        {
-            if (depth > 2) { errors.Add(new ManifestError(file, line, objectName, "lists nested too deeply")); return; }
-            if (items is YamlSequenceNode sequence)
-            {
-                foreach (var item in sequence) LoadNode(item, file, line + (int)Math.Max(0, item.Start.Line - node.Start.Line), builder, errors, depth + 1);
-            }
-            else if (!YamlJson.IsNull(items))
-            {
-                errors.Add(new ManifestError(file, line, objectName, "items must be a list"));
-            }
-            return;
-        }
-
         try
         {
             switch ((apiVersion, kind))
             {
                 case ("v1", "Namespace"):
-                    builder.Add(ClusterObjectConverter.ToNamespace(Deserialize<V1Namespace>(map)));
+                    add(ClusterObjectConverter.ToNamespace(Deserialize<V1Namespace>(json)));
                     break;
                 case ("v1", "Pod"):
-                    builder.Add(ClusterObjectConverter.ToPod(Deserialize<V1Pod>(map)));
+                    add(ClusterObjectConverter.ToPod(Deserialize<V1Pod>(json)));
                     break;
                 case ("v1", "Service"):
-                    builder.Add(ClusterObjectConverter.ToService(Deserialize<V1Service>(map)));
+                    add(ClusterObjectConverter.ToService(Deserialize<V1Service>(json)));
                     break;
                 case ("v1", "Node"):
-                    builder.Add(ClusterObjectConverter.ToNode(Deserialize<V1Node>(map)));
+                    add(ClusterObjectConverter.ToNode(Deserialize<V1Node>(json)));
                     break;
                 case ("discovery.k8s.io/v1", "EndpointSlice"):
-                    builder.Add(ClusterObjectConverter.ToEndpointSlice(Deserialize<V1EndpointSlice>(map)));
+                    add(ClusterObjectConverter.ToEndpointSlice(Deserialize<V1EndpointSlice>(json)));
                     break;
                 case ("networking.k8s.io/v1", "NetworkPolicy"):
                     {
-                        var policy = Deserialize<V1NetworkPolicy>(map);
+                        var policy = Deserialize<V1NetworkPolicy>(json);
                         if (string.IsNullOrEmpty(policy.Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
                         policy.Metadata.NamespaceProperty ??= "default";
                         var problems = Policy.PolicyValidator.Validate(policy);
                         if (problems.Count > 0)
                         {
-                            foreach (string problem in problems) errors.Add(new ManifestError(file, line, objectName, problem));
+                            foreach (string problem in problems) into.Add(new ManifestError(file, line, objectName, problem));
                             return;
                         }
-                        builder.Add(policy);
+                        add(policy);
                         break;
                     }
                 default:
-                    builder.Ignore($"{apiVersion}/{kind}");
+                    into.Add(new IgnoredKind($"{apiVersion}/{kind}"));
                     break;
             }
         }
-        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException or YamlDotNet.Core.YamlException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
+        catch (Exception e) when (e is InvalidDataException or JsonException or FormatException or ArgumentException or InvalidOperationException or OverflowException)
         {
-            errors.Add(new ManifestError(file, line, objectName, Describe(e)));
+            into.Add(new ManifestError(file, line, objectName, Describe(e)));
         }
     }
 
@@ -209,16 +289,12 @@ public static partial class ManifestLoader
         return string.Join(": ", messages);
     }
 
-    /// <summary>An identifying field (kind, apiVersion, name, namespace): missing, null and empty alike are absent.</summary>
-    private static string? Scalar(YamlMappingNode map, string key) => YamlJson.Text(map, key) is { Length: > 0 } text ? text : null;
-
     /// <summary>
-    /// Reads a document into KubernetesClient's typed model: the YAML tree is written as JSON and read with the metadata
-    /// generated at build time (<see cref="ManifestMetadata"/>: KubernetesJson's options, none of its start-up or
-    /// reflection, and only the properties the agent reads).
+    /// Reads an object's JSON into KubernetesClient's typed model with the metadata generated at build time
+    /// (<see cref="ManifestMetadata"/>: KubernetesJson's options, none of its start-up or reflection, and only the
+    /// properties the agent reads).
     /// </summary>
-    private static T Deserialize<T>(YamlMappingNode map) =>
-        System.Text.Json.JsonSerializer.Deserialize(YamlJson.ToJson(map).Span, ManifestMetadata.For<T>())!;
+    private static T Deserialize<T>(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, ManifestMetadata.For<T>())!;
 
     private sealed class Builder
     {
@@ -229,15 +305,24 @@ public static partial class ManifestLoader
         private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
         private readonly Dictionary<string, V1NetworkPolicy> _policies = new(StringComparer.Ordinal);
 
+        private readonly Kubernetes.PodCompactor _compactor = new();
+
         public Dictionary<string, int> Ignored { get; } = new(StringComparer.Ordinal);
 
         // The same object twice (a file and a List that both hold it): the later one wins, as kubectl apply would.
-        public void Add(NamespaceInfo ns) => _namespaces[ns.Name] = ns;
-        public void Add(PodInfo pod) => _pods[pod.Key] = pod;
-        public void Add(ServiceInfo service) => _services[service.Key] = service;
-        public void Add(EndpointSliceInfo slice) => _slices[$"{slice.Namespace}/{slice.Name}"] = slice;
-        public void Add(NodeInfo node) => _nodes[node.Name] = node;
-        public void Add(V1NetworkPolicy policy) => _policies[$"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}"] = policy;
+        public void Add(object model)
+        {
+            switch (model)
+            {
+                case NamespaceInfo ns: _namespaces[ns.Name] = ns; break;
+                case PodInfo pod: _pods[pod.Key] = _compactor.Compact(pod); break;
+                case ServiceInfo service: _services[service.Key] = service; break;
+                case EndpointSliceInfo slice: _slices[$"{slice.Namespace}/{slice.Name}"] = slice; break;
+                case NodeInfo node: _nodes[node.Name] = node; break;
+                case V1NetworkPolicy policy: _policies[$"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}"] = policy; break;
+                default: throw new ArgumentException($"not a cluster object: {model.GetType().Name}", nameof(model));
+            }
+        }
 
         public void Ignore(string kind) => Ignored[kind] = Ignored.GetValueOrDefault(kind) + 1;
 

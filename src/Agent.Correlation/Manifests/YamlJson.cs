@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using YamlDotNet.RepresentationModel;
 
 namespace Tripline.Correlation.Manifests;
@@ -14,13 +13,38 @@ namespace Tripline.Correlation.Manifests;
 /// </summary>
 internal static partial class YamlJson
 {
-    [GeneratedRegex(@"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")]
-    private static partial Regex JsonNumber();
+    /// <summary>A number in JSON's own syntax: <c>-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?</c>. Checked on every plain scalar.</summary>
+    internal static bool IsJsonNumber(ReadOnlySpan<char> text)
+    {
+        int i = 0;
+        if (i < text.Length && text[i] == '-') i++;
+        if (i >= text.Length) return false;
+        if (text[i] == '0') i++;
+        else if (text[i] is >= '1' and <= '9') while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
+        else return false;
+        if (i < text.Length && text[i] == '.')
+        {
+            int start = ++i;
+            while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
+            if (i == start) return false;
+        }
+        if (i < text.Length && text[i] is 'e' or 'E')
+        {
+            i++;
+            if (i < text.Length && text[i] is '+' or '-') i++;
+            int start = i;
+            while (i < text.Length && char.IsAsciiDigit(text[i])) i++;
+            if (i == start) return false;
+        }
+        return i == text.Length;
+    }
 
     /// <summary>A YAML null: a plain <c>~</c>, <c>null</c> (in the cases YAML allows) or nothing at all. A quoted scalar is a string.</summary>
-    public static bool IsNull(YamlNode? node) =>
-        node is YamlScalarNode scalar
-        && (scalar.Value is null || (scalar.Style is YamlDotNet.Core.ScalarStyle.Plain && scalar.Value is "" or "~" or "null" or "Null" or "NULL"));
+    public static bool IsNull(YamlNode? node) => node is YamlScalarNode scalar && IsNullScalar(scalar.Value, scalar.Style);
+
+    /// <summary>A YAML null as a scalar's text and style.</summary>
+    public static bool IsNullScalar(string? value, YamlDotNet.Core.ScalarStyle style) =>
+        value is null || (style is YamlDotNet.Core.ScalarStyle.Plain && value is "" or "~" or "null" or "Null" or "NULL");
 
     /// <summary>The text of the scalar under <paramref name="key"/>; null when the key is missing, holds no scalar, or holds a YAML null.</summary>
     public static string? Text(YamlMappingNode map, string key) =>
@@ -81,15 +105,24 @@ internal static partial class YamlJson
         }
     }
 
-    private static void WriteScalar(Utf8JsonWriter writer, YamlScalarNode scalar)
+    private static void WriteScalar(Utf8JsonWriter writer, YamlScalarNode scalar) =>
+        WriteScalar(writer, scalar.Value, scalar.Style, scalar.Tag.IsEmpty ? null : scalar.Tag.Value);
+
+    /// <summary>A scalar typed as YAML's core schema types it: quoted (or tagged !!str) is a string, plain may be null, a boolean or a number.</summary>
+    public static void WriteScalar(Utf8JsonWriter writer, string? scalarValue, YamlDotNet.Core.ScalarStyle style, string? tag)
     {
-        if (IsNull(scalar))
+        if (tag is "tag:yaml.org,2002:str")
+        {
+            writer.WriteStringValue(scalarValue ?? "");
+            return;
+        }
+        if (IsNullScalar(scalarValue, style))
         {
             writer.WriteNullValue();
             return;
         }
-        string value = scalar.Value!;
-        if (scalar.Style is not YamlDotNet.Core.ScalarStyle.Plain)
+        string value = scalarValue!;
+        if (style is not YamlDotNet.Core.ScalarStyle.Plain)
         {
             writer.WriteStringValue(value);
             return;
@@ -106,7 +139,7 @@ internal static partial class YamlJson
         // A plain scalar that is a number in JSON's own syntax goes in as written, so that a model's string keeps the
         // text (a label "1.10" stays "1.10"); other numbers YAML reads ("007", "+5") go in as strings, which the
         // reading options take for numbers where the model wants one.
-        if (JsonNumber().IsMatch(value)) writer.WriteRawValue(value, skipInputValidation: true);
+        if (IsJsonNumber(value)) writer.WriteRawValue(value, skipInputValidation: true);
         else writer.WriteStringValue(value);
     }
 
