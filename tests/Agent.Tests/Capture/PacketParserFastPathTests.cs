@@ -74,7 +74,7 @@ public sealed class PacketParserFastPathTests
     public void TryParse_EveryEthernetFrameOfTheTcpdumpCorpus_AgreesWithTheGeneralParser()
     {
         int frames = 0;
-        foreach (string file in Directory.GetFiles(TcpdumpCorpusTests.CorpusDirectory()).Order(StringComparer.Ordinal))
+        foreach (string file in TcpdumpCorpusTests.CorpusFiles())
         {
             try
             {
