@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
@@ -167,6 +168,15 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             {
                 break;
             }
+            catch (HttpOperationException e) when (!needList && IsTooLargeResourceVersion(e.Response?.StatusCode, e.Response?.Content))
+            {
+                // The server's history runs behind the version held here: a control plane restored from a backup, or a
+                // new etcd. Resuming would wait for versions that may never mean the same objects again; relist (as
+                // client-go's reflector does for a watch that cannot resume).
+                KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion);
+                (needList, relistReason) = (true, "resourceVersion ahead of the server's history");
+                _lastError = Describe(e);
+            }
             catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.Gone)
             {
                 // A continue token that expired between pages: the list starts over.
@@ -258,7 +268,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         // means the cache can no longer be trusted to follow the stream, so the watch is ended and a relist follows.
         void OnError(Exception e)
         {
-            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
+            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone }
+                || (e is KubernetesException { Status: { } status } && IsTooLargeResourceVersion(status)))
             {
                 forced = WatchEnd.Expired;
             }
@@ -367,6 +378,29 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
 
     private Task DelayAsync(int failures, CancellationToken cancellationToken) =>
         Task.Delay(NextDelay(failures), _time, cancellationToken);
+
+    /// <summary>
+    /// The API server's answer to a resourceVersion newer than its own history: 504 (reason Timeout) with the cause
+    /// ResourceVersionTooLarge, as an HTTP response or a watch's ERROR event (client-go's IsTooLargeResourceVersion).
+    /// </summary>
+    internal static bool IsTooLargeResourceVersion(HttpStatusCode? code, string? body)
+    {
+        if (code != HttpStatusCode.GatewayTimeout || string.IsNullOrEmpty(body)) return false;
+        try
+        {
+            var status = KubernetesJson.Deserialize<V1Status>(body);
+            return status is not null && IsTooLargeResourceVersion(status);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    internal static bool IsTooLargeResourceVersion(V1Status status) =>
+        status.Code == (int)HttpStatusCode.GatewayTimeout
+        && ((status.Details?.Causes?.Any(c => c.Reason == "ResourceVersionTooLarge") ?? false)
+            || (status.Message?.Contains("Too large resource version", StringComparison.OrdinalIgnoreCase) ?? false));
 
     private static string Describe(Exception e) => e switch
     {

@@ -112,12 +112,15 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         WaitUntilAsync(() => Server.OpenWatchCount >= ApiResource.All.Count, "a watch on every resource");
 
     /// <summary>Polls a condition that no event announces (a retry that has not happened yet), with a limit.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null)
+    public static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null) => WaitUntilAsync(condition, () => what, limit);
+
+    /// <summary>Waits for <paramref name="condition"/>; a timeout says what was awaited, as things stand then.</summary>
+    public static async Task WaitUntilAsync(Func<bool> condition, Func<string> what, TimeSpan? limit = null)
     {
         var deadline = DateTime.UtcNow + (limit ?? WaitLimit);
         while (!condition())
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what()}");
             await Task.Delay(10);
         }
     }

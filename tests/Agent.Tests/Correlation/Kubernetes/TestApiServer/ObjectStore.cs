@@ -135,19 +135,27 @@ public sealed class ObjectStore
     /// is empty or "0"), then every new event. Null with <paramref name="expired"/> set when the version is no longer
     /// (or not yet) in the history.
     /// </summary>
-    internal WatchSubscription? Subscribe(ApiResource resource, string? resourceVersion, out string? expired)
+    internal WatchSubscription? Subscribe(ApiResource resource, string? resourceVersion, out string? expired, out bool tooLarge)
     {
         lock (_gate)
         {
             var state = _resources[resource.Name];
             var subscription = new WatchSubscription(state);
             expired = null;
+            tooLarge = false;
             if (string.IsNullOrEmpty(resourceVersion) || resourceVersion == "0")
             {
                 foreach (var stored in state.Objects.Values) subscription.Lines.Writer.TryWrite(EventLine("ADDED", stored.Json));
             }
+            else if (long.TryParse(resourceVersion, NumberStyles.None, CultureInfo.InvariantCulture, out long ahead) && ahead > _revision)
+            {
+                // Newer than this server's history (a restore, a new etcd): the real server answers 504 Too large.
+                expired = $"Too large resource version: {resourceVersion}, current: {_revision}";
+                tooLarge = true;
+                return null;
+            }
             else if (!long.TryParse(resourceVersion, NumberStyles.None, CultureInfo.InvariantCulture, out long from)
-                || from < state.CompactedThrough || from > _revision)
+                || from < state.CompactedThrough)
             {
                 expired = $"too old resource version: {resourceVersion} ({state.CompactedThrough})";
                 return null;

@@ -287,9 +287,19 @@ public sealed class TestApiServer : IAsyncDisposable
             ? TimeSpan.FromSeconds(seconds)
             : Timeout.InfiniteTimeSpan;
 
+        var subscription = Store.Subscribe(resource, query["resourceVersion"], out string? expired, out bool tooLarge);
+        if (tooLarge)
+        {
+            // What the watch cache answers once its wait for that version runs out: a 504 Status whose cause says why.
+            context.Response.StatusCode = 504;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(
+                $"{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":\"Timeout: {expired}\",\"reason\":\"Timeout\","
+                + "\"details\":{\"causes\":[{\"reason\":\"ResourceVersionTooLarge\",\"message\":\"Too large resource version\"}],\"retryAfterSeconds\":1},\"code\":504}").ConfigureAwait(false);
+            return;
+        }
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
-        var subscription = Store.Subscribe(resource, query["resourceVersion"], out string? expired);
         if (subscription is null)
         {
             // The real server answers an old resourceVersion with 200 and a single ERROR event, then ends the stream.
