@@ -24,9 +24,18 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "ensure-deps: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # The prometheus package starts a server on :9090 (the agent's default port); tests start their own.
-  if [[ " ${need[*]} " == *" prometheus "* ]]; then
-    systemctl stop prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || pkill -x prometheus || true
+  # The tests need the prometheus package's binaries, not its service (they start their own servers on free ports):
+  # Debian's policy-rc.d convention keeps the packages installed here from starting services, so nothing is started
+  # that would then have to be stopped, and no Prometheus of the machine's own is ever touched.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
+  status=0
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || status=$?
+  if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$status" -ne 0 ]; then echo "ensure-deps: apt-get install failed ($status)" >&2; exit "$status"; fi
 fi
