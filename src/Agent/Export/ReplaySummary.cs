@@ -11,9 +11,12 @@ namespace Tripline.Export;
 /// <summary>Counts flows by final verdict and remembers the denied ones, for the summary a person reads after replay.</summary>
 internal sealed class ReplaySummary : IFlowExporter
 {
-    private const int DeniedExamples = 10;
+    private const int Shown = 10;
+    /// <summary>Distinct denied connections remembered; past it, flows of pairs not yet seen are only counted.</summary>
+    private const int MaxDeniedConnections = 10_000;
     private readonly Dictionary<string, long> _deniedPairs = new(StringComparer.Ordinal);
-    private readonly List<string> _deniedExamples = [];
+    private readonly Dictionary<string, long> _deniedConnections = new(StringComparer.Ordinal);
+    private long _deniedUnlisted;
 
     public long Flows { get; private set; }
     public long Allowed { get; private set; }
@@ -31,15 +34,16 @@ internal sealed class ReplaySummary : IFlowExporter
         Denied++;
         string pair = $"{Describe(judgement.Source, namespaceOnly: true)} -> {Describe(judgement.Destination, namespaceOnly: true)}";
         _deniedPairs[pair] = _deniedPairs.GetValueOrDefault(pair) + 1;
-        if (_deniedExamples.Count < DeniedExamples)
-        {
-            ref readonly var f = ref flowEvent.Flow;
-            string port = IpProtocol.HasPorts(f.Protocol) ? "/" + f.DestinationPort.ToString(CultureInfo.InvariantCulture) : "";
-            var why = new List<string>();
-            if (judgement.Verdict.Egress is { Allowed: false } egress) why.Add("egress isolated by " + string.Join(", ", egress.Policies));
-            if (judgement.Verdict.Ingress is { Allowed: false } ingress) why.Add("ingress isolated by " + string.Join(", ", ingress.Policies));
-            _deniedExamples.Add($"{Describe(judgement.Source, false)} ({f.Source}) -> {Describe(judgement.Destination, false)} ({f.Destination}) {IpProtocol.Name(f.Protocol)}{port}: {string.Join("; ", why)}");
-        }
+        // One line per connection (source, destination, protocol and port, and why), however many flows repeated it.
+        ref readonly var f = ref flowEvent.Flow;
+        string port = IpProtocol.HasPorts(f.Protocol) ? "/" + f.DestinationPort.ToString(CultureInfo.InvariantCulture) : "";
+        var why = new List<string>();
+        if (judgement.Verdict.Egress is { Allowed: false } egress) why.Add("egress isolated by " + string.Join(", ", egress.Policies));
+        if (judgement.Verdict.Ingress is { Allowed: false } ingress) why.Add("ingress isolated by " + string.Join(", ", ingress.Policies));
+        string connection = $"{Describe(judgement.Source, false)} ({f.Source}) -> {Describe(judgement.Destination, false)} ({f.Destination}) {IpProtocol.Name(f.Protocol)}{port}: {string.Join("; ", why)}";
+        if (_deniedConnections.TryGetValue(connection, out long seen)) _deniedConnections[connection] = seen + 1;
+        else if (_deniedConnections.Count < MaxDeniedConnections) _deniedConnections[connection] = 1;
+        else _deniedUnlisted++;
     }
 
     private static string Describe(in ResolvedEndpoint endpoint, bool namespaceOnly) => endpoint.Kind switch
@@ -76,8 +80,12 @@ internal sealed class ReplaySummary : IFlowExporter
             {
                 text.AppendLine(inv, $"    {count,8:N0}  {pair}");
             }
-            text.AppendLine("  denied flows (first ten):");
-            foreach (string example in _deniedExamples) text.AppendLine("    " + example);
+            text.AppendLine(inv, $"  denied connections ({_deniedConnections.Count:N0}{(_deniedUnlisted > 0 ? "+" : "")} distinct; flows, most first):");
+            foreach (var (connection, flows) in _deniedConnections.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(Shown))
+            {
+                text.AppendLine(inv, $"    {flows,8:N0}  {connection}");
+            }
+            if (_deniedConnections.Count > Shown) text.AppendLine(inv, $"    ... and {_deniedConnections.Count - Shown:N0} more{(_deniedUnlisted > 0 ? $" ({_deniedUnlisted:N0} flows of connections past the first {MaxDeniedConnections:N0})" : "")}: query the flow log");
         }
         // The whole process, start-up and manifests included: a steady packet path adds nothing here.
         text.AppendLine(inv, $"  memory    {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):F1} MiB allocated, GC collections gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}");

@@ -33,7 +33,13 @@ internal sealed partial class AgentHost : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("tripline");
         _clusterSource = parts.ClusterSource;
         _cluster = new ClusterState(_clusterSource);
-        _cluster.ModelChanged += model => LogModel(_logger, model.Snapshot.Version, model.Snapshot.Pods.Count, model.Engine.PolicyCount, model.IsSynced);
+        _cluster.ModelChanged += model =>
+        {
+            LogModel(_logger, model.Snapshot.Version, model.Snapshot.Pods.Count, model.Engine.PolicyCount, model.IsSynced);
+            CheckNode(model);
+        };
+        // A source that was whole before the subscription (manifests) published its model already.
+        CheckNode(_cluster.Current);
         _packets = parts.PacketSource;
         _exporters.AddRange(parts.Exporters);
         foreach (var exporter in parts.Exporters) if (exporter is IDisposable d) _disposables.Add(d);
@@ -53,6 +59,25 @@ internal sealed partial class AgentHost : IAsyncDisposable
 
     /// <summary>The address the HTTP endpoints listen on, once started (port 0 resolves to the real port).</summary>
     public Uri? ListenAddress { get; private set; }
+
+    /// <summary>
+    /// Set while the cluster (once whole) has neither a Node nor a pod by the agent's node name: the agent then counts
+    /// none of its flows as its own node's, which is almost always a wrong or missing --node.
+    /// </summary>
+    public string? NodeWarning { get; private set; }
+
+    private void CheckNode(ClusterModel model)
+    {
+        if (!model.IsSynced) return;
+        var snapshot = model.Snapshot;
+        string node = _options.Node;
+        bool known = snapshot.Nodes.Any(n => n.Name == node) || snapshot.Pods.Any(p => p.NodeName == node);
+        string? warning = known
+            ? null
+            : $"node '{node}' is neither a Node of the cluster nor the node of any pod: no flow counts as this node's; set --node (TRIPLINE_NODE, or NODE_NAME from the downward API)";
+        if (warning is not null && NodeWarning is null) LogUnknownNode(_logger, node, snapshot.Nodes.Count);
+        NodeWarning = warning;
+    }
 
     /// <summary>What keeps the agent from being ready; empty when ready.</summary>
     public IReadOnlyList<string> NotReadyReasons()
@@ -172,7 +197,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
         {
             var reasons = NotReadyReasons();
             return reasons.Count == 0
-                ? Results.Text("ready\n")
+                ? Results.Text("ready\n" + (NodeWarning is { } warning ? "  warning: " + warning + "\n" : ""))
                 : Results.Text("not ready:\n" + string.Concat(reasons.Select(r => "  " + r + "\n")), statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         foreach (var map in Parts.Endpoints) map(app, this);
@@ -195,6 +220,9 @@ internal sealed partial class AgentHost : IAsyncDisposable
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "cluster state v{Version}: {Pods} pods, {Policies} policies, synced={Synced}")]
     private static partial void LogModel(ILogger logger, long version, int pods, int policies, bool synced);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "node '{Node}' is neither one of the cluster's {Nodes} Nodes nor the node of any pod: no flow will count as this node's; set --node (TRIPLINE_NODE, or NODE_NAME from the downward API)")]
+    private static partial void LogUnknownNode(ILogger logger, string node, int nodes);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "stopped ({Reason}) in {Seconds:F2} s; {Flows} flows ended, {Records} flow-log records written, {Lost} lost")]
     private static partial void LogStopped(ILogger logger, string reason, double seconds, long flows, long records, long lost);

@@ -41,6 +41,19 @@ public sealed class AgentEndpointsTests : IDisposable
         Assert.Equal("ok\n", await agent.GetAsync("/healthz"));
         var ready = await agent.Client.GetAsync(new Uri(agent.BaseAddress, "/readyz"));
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Equal("ready\n", await ready.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Ready_NodeNeitherInTheClusterNorOfAnyPod_WarnsNamingTheNodeAndTheFlag()
+    {
+        await using var agent = await AgentUnderTest.StartAsync(_demo, o => o with { Node = "laptop" });
+        var ready = await agent.Client.GetAsync(new Uri(agent.BaseAddress, "/readyz"));
+        string body = await ready.Content.ReadAsStringAsync();
+        // Still ready: the agent works, it only counts nothing as its own node's.
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.StartsWith("ready\n  warning: node 'laptop' is neither a Node of the cluster nor the node of any pod", body, StringComparison.Ordinal);
+        Assert.Contains("--node", body, StringComparison.Ordinal);
     }
 
     [Fact]
