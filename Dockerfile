@@ -51,8 +51,8 @@ COPY --from=build /app /app
 # The agent runs as the image's non-root user (APP_UID, 1654). Kubernetes puts the capabilities the pod adds
 # into the bounding and permitted sets, but for a non-root user execve clears the effective set unless the
 # executable carries file capabilities: the native `tripline` executable (Native AOT, the runtime compiled in)
-# is given exactly NET_RAW and NET_ADMIN. docs/operations.md explains.
-RUN setcap cap_net_raw,cap_net_admin=ep /app/tripline
+# is given exactly NET_RAW, all that capture needs. docs/operations.md explains.
+RUN setcap cap_net_raw=ep /app/tripline
 USER $APP_UID
 WORKDIR /app
 # No HEALTHCHECK: the DaemonSet's liveness and readiness probes call /healthz and /readyz.

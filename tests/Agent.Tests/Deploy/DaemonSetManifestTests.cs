@@ -102,14 +102,14 @@ public sealed partial class DaemonSetManifestTests
     }
 
     [Fact]
-    public void SecurityContext_Agent_HasOnlyNetRawAndNetAdminAndNoPrivilege()
+    public void SecurityContext_Agent_HasOnlyNetRawAndNoPrivilege()
     {
         var daemonSet = DeployFiles.DaemonSet();
         var security = daemonSet.Agent().SecurityContext;
 
         Assert.NotNull(security);
         Assert.Equal(new[] { "ALL" }, security.Capabilities.Drop);
-        Assert.Equal(new[] { "NET_ADMIN", "NET_RAW" }, security.Capabilities.Add.Order());
+        Assert.Equal(new[] { "NET_RAW" }, security.Capabilities.Add);
         Assert.False(security.Privileged ?? false, "privileged");
         Assert.True(security.ReadOnlyRootFilesystem, "readOnlyRootFilesystem");
         Assert.False(security.AllowPrivilegeEscalation ?? true, "allowPrivilegeEscalation");
@@ -130,7 +130,7 @@ public sealed partial class DaemonSetManifestTests
         // The runtime-deps base image's non-root user is APP_UID=1654; the image switches to it.
         Assert.Contains("USER $APP_UID", dockerfile, StringComparison.Ordinal);
         Assert.Equal(1654, uid);
-        Assert.Contains("setcap cap_net_raw,cap_net_admin=ep /app/tripline", dockerfile, StringComparison.Ordinal);
+        Assert.Contains("setcap cap_net_raw=ep /app/tripline", dockerfile, StringComparison.Ordinal);
 
         var init = Assert.Single(daemonSet.Spec.Template.Spec.InitContainers);
         Assert.Contains($"chown {uid}:{uid} ", string.Join(' ', init.Command), StringComparison.Ordinal);
