@@ -17,8 +17,8 @@ internal static partial class KubernetesSourceLog
     [LoggerMessage(EventId = 4103, Level = LogLevel.Information, Message = "{Resource}: watch silent for {TimeoutSeconds} s, restarting at resourceVersion {ResourceVersion}")]
     public static partial void WatchSilent(ILogger logger, string resource, double timeoutSeconds, string? resourceVersion);
 
-    [LoggerMessage(EventId = 4104, Level = LogLevel.Information, Message = "{Resource}: resourceVersion {ResourceVersion} expired (410 Gone), relisting")]
-    public static partial void Expired(ILogger logger, string resource, string? resourceVersion);
+    [LoggerMessage(EventId = 4104, Level = LogLevel.Information, Message = "{Resource}: resourceVersion {ResourceVersion} cannot be resumed ({Why}), relisting")]
+    public static partial void Expired(ILogger logger, string resource, string? resourceVersion, string why);
 
     [LoggerMessage(EventId = 4105, Level = LogLevel.Warning, Message = "{Resource}: {Operation} failed ({Failures} in a row), retrying in {DelayMs} ms: {Error}")]
     public static partial void Failed(ILogger logger, string resource, string operation, int failures, long delayMs, string error);

@@ -143,8 +143,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 switch (end)
                 {
                     case WatchEnd.Expired:
-                        KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion);
-                        (needList, relistReason) = (true, "resourceVersion expired");
+                        KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion, _expiredWhy);
+                        (needList, relistReason) = (true, _expiredWhy);
                         break;
                     case WatchEnd.BadEvent:
                         (needList, relistReason) = (true, "bad watch event");
@@ -173,8 +173,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 // The server's history runs behind the version held here: a control plane restored from a backup, or a
                 // new etcd. Resuming would wait for versions that may never mean the same objects again; relist (as
                 // client-go's reflector does for a watch that cannot resume).
-                KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion);
-                (needList, relistReason) = (true, "resourceVersion ahead of the server's history");
+                KubernetesSourceLog.Expired(_logger, Resource, _resourceVersion, TooLargeWhy);
+                (needList, relistReason) = (true, TooLargeWhy);
                 _lastError = Describe(e);
             }
             catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.Gone)
@@ -268,10 +268,15 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         // means the cache can no longer be trusted to follow the stream, so the watch is ended and a relist follows.
         void OnError(Exception e)
         {
-            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone }
-                || (e is KubernetesException { Status: { } status } && IsTooLargeResourceVersion(status)))
+            if (e is KubernetesException { Status.Code: (int)HttpStatusCode.Gone })
             {
                 forced = WatchEnd.Expired;
+                _expiredWhy = "resourceVersion expired (410 Gone)";
+            }
+            else if (e is KubernetesException { Status: { } status } && IsTooLargeResourceVersion(status))
+            {
+                forced = WatchEnd.Expired;
+                _expiredWhy = TooLargeWhy;
             }
             else
             {
@@ -378,6 +383,9 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
 
     private Task DelayAsync(int failures, CancellationToken cancellationToken) =>
         Task.Delay(NextDelay(failures), _time, cancellationToken);
+
+    private const string TooLargeWhy = "resourceVersion ahead of the server's history (504 ResourceVersionTooLarge)";
+    private string _expiredWhy = "resourceVersion expired (410 Gone)";
 
     /// <summary>
     /// The API server's answer to a resourceVersion newer than its own history: 504 (reason Timeout) with the cause
