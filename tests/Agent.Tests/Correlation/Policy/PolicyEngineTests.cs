@@ -327,10 +327,21 @@ public sealed class PolicyEngineTests
         var source = Api.AsEndpoint();
         var destination = Web.AsEndpoint();
         IpKey sourceIp = IpOf(Api), destinationIp = IpOf(Web);
-        engine.Evaluate(in source, sourceIp, in destination, destinationIp, 8080, PolicyProtocol.TCP);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 1000; i++) engine.Evaluate(in source, sourceIp, in destination, destinationIp, 8080, PolicyProtocol.TCP);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // The first passes compile the loop and the engine's methods as they tier up, and compiling on this thread can
+        // allocate (type loads): the steady state is what must not allocate. A per-call allocation shows in every pass.
+        var passes = new List<long>();
+        for (int pass = 0; pass < 5 && (passes.Count == 0 || passes[^1] != 0); pass++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            EvaluateMany(engine, source, sourceIp, destination, destinationIp, 1000);
+            passes.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.True(passes[^1] == 0, "bytes allocated per pass of 1,000 cached verdicts: " + string.Join(", ", passes));
+    }
+
+    private static void EvaluateMany(PolicyEngine engine, ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint destination, IpKey destinationIp, int count)
+    {
+        for (int i = 0; i < count; i++) engine.Evaluate(in source, sourceIp, in destination, destinationIp, 8080, PolicyProtocol.TCP);
     }
 
     [Fact]
