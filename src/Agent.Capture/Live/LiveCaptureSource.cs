@@ -573,7 +573,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         {
             if (_vanishedAt.ContainsKey(index)) continue;
             highest = Math.Max(highest, index);
-            if (InterfaceDiscovery.Matches(name, _options.Interfaces) && !_devices.Exists(d => d.Index == index)) lowestPending = Math.Min(lowestPending, index);
+            if (InterfaceDiscovery.Matches(name, _options.Interfaces) && !HasHandle(index)) lowestPending = Math.Min(lowestPending, index);
         }
         int floor = lowestPending == int.MaxValue ? highest : Math.Min(highest, lowestPending - 1);
         if (floor == _gapFloor) return;
@@ -594,8 +594,18 @@ public sealed partial class LiveCaptureSource : IPacketSource
         long opened = (uint)ifindex < (uint)_openedAt.Length ? _openedAt[ifindex] : 0;
         if (opened != 0 && timestamp >= opened) return false;
         // A handle open for it that the gap did not cover (opened before the gap, or below its floor) has it all.
-        if (opened == 0 && _devices.Exists(d => d.Index == ifindex)) return false;
+        if (opened == 0 && HasHandle(ifindex)) return false;
         return _gapFilter == IntPtr.Zero || LibPcap.Matches(_gapFilter, header, (IntPtr)data);
+    }
+
+    /// <summary>Whether an interface index has a handle of its own (a loop: a lambda would allocate on every gap packet).</summary>
+    private bool HasHandle(int index)
+    {
+        foreach (var device in _devices)
+        {
+            if (device.Index == index) return true;
+        }
+        return false;
     }
 
     private void SetOpenedAt(int index, long unixNs)

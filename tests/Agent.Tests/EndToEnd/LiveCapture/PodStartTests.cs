@@ -159,9 +159,11 @@ public sealed class PodStartTests(PublishedAgent published, ITestOutputHelper ou
 
         output.WriteLine($"{(anyDevice ? "any device" : "per interface")}: descriptors {fdsAtStart} at start, {fds1}, {fds2}, {fds3} after each 1,000 pods; RSS {rss1 / 1024.0:F1}, {rss2 / 1024.0:F1}, {rss3 / 1024.0:F1} MiB");
         // A descriptor or two opened lazily at start may close in the first round; from then on, none may be left behind.
+        // A descriptor the runtime holds lazily (a pooled connection, a timer) may also close in a later round: fewer is
+        // fine, one more is not (a capture left open per pod would leave hundreds).
         Assert.True(fds1 <= fdsAtStart, $"{fds1 - fdsAtStart} descriptors left open after the first 1,000 pods");
-        Assert.Equal(fds1, fds2);
-        Assert.Equal(fds1, fds3);
+        Assert.True(fds2 <= fds1, $"{fds2 - fds1} descriptors left open after the second 1,000 pods");
+        Assert.True(fds3 <= fds1, $"{fds3 - fds1} descriptors left open after the third 1,000 pods");
         // A capture left open would hold its 4 MiB ring; what the agent kept per pod would grow round after round.
         Assert.True(rss3 - rss1 < 16 * 1024, $"RSS grew {(rss3 - rss1) / 1024.0:F1} MiB over 2,000 pods after the first 1,000");
         Assert.False(agent.Process.HasExited, agent.Output);
