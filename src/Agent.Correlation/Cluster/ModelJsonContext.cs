@@ -29,6 +29,8 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(V1EndpointSliceList))]
 [JsonSerializable(typeof(V1NetworkPolicyList))]
 [JsonSerializable(typeof(V1Status))]
+[JsonSerializable(typeof(V1TokenReview))]
+[JsonSerializable(typeof(V1SubjectAccessReview))]
 [JsonSerializable(typeof(k8s.KubeConfigModels.ExecCredentialResponse))]
 [JsonSerializable(typeof(Watcher<KubernetesObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1Status>.WatchEvent))]

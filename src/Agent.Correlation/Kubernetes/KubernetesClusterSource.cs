@@ -68,6 +68,7 @@ public sealed class KubernetesClusterSource : IClusterSource
         _time = timeProvider ?? TimeProvider.System;
         ModelJsonContext.RegisterWithKubernetesJson();
         _client = new k8s.Kubernetes(BuildConfiguration(options));
+        AccessReviews = new KubernetesAccessReviews(_client);
 
         var core = _client.CoreV1;
         _namespaces = Informer<V1Namespace, NamespaceInfo>(
@@ -118,6 +119,9 @@ public sealed class KubernetesClusterSource : IClusterSource
 
         _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies];
     }
+
+    /// <summary>TokenReview and SubjectAccessReview with the source's own client and credentials.</summary>
+    public IAccessReviews AccessReviews { get; }
 
     public ClusterSnapshot Current => Volatile.Read(ref _current);
 

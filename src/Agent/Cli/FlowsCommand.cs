@@ -27,10 +27,14 @@ internal static class FlowsCommand
         var until = EnvironmentDefaults.String("--until", "records at or before: an RFC 3339 time or a duration back from now");
         var output = EnvironmentDefaults.String("--output", "table or json (the matching records as JSON lines)", "table");
         var follow = EnvironmentDefaults.Flag("--follow", "after reading, keep printing new records of the live file");
+        var agent = EnvironmentDefaults.String("--agent", "ask a running agent instead of reading files (https://NODE:9477): its recent flows, same filters");
+        var tokenFile = EnvironmentDefaults.String("--token-file", "with --agent: a file holding the bearer token (default: the pod's service account token, when there is one)");
+        var caFile = EnvironmentDefaults.String("--ca-file", "with --agent: PEM certificates to trust for the agent (its CA, or its own certificate to pin)");
+        var insecure = EnvironmentDefaults.Flag("--insecure-skip-tls-verify", "with --agent: accept any certificate (the agent's self-signed one, unpinned)");
 
         var command = new Command("flows", "Query flow logs (rotated and compressed files included) for incident response.")
         {
-            flowLog, ns, pod, workload, ip, port, protocol, verdict, policy, since, until, output, follow,
+            flowLog, ns, pod, workload, ip, port, protocol, verdict, policy, since, until, output, follow, agent, tokenFile, caFile, insecure,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(RunUntilStopped(new FlowsOptions(
             parse.GetValue(flowLog),
@@ -48,7 +52,13 @@ internal static class FlowsCommand
                 Until = parse.GetValue(until),
             },
             parse.GetValue(output) ?? "table",
-            parse.GetValue(follow)), cancellationToken)));
+            parse.GetValue(follow))
+        {
+            Agent = parse.GetValue(agent) is { Length: > 0 } url ? url : null,
+            TokenFile = parse.GetValue(tokenFile) is { Length: > 0 } token ? token : null,
+            CaFile = parse.GetValue(caFile) is { Length: > 0 } ca ? ca : null,
+            InsecureSkipTlsVerify = parse.GetValue(insecure),
+        }, cancellationToken)));
         return command;
     }
 
@@ -59,7 +69,14 @@ internal static class FlowsCommand
         return Run(options, StandardStreams.OpenOutput(), Console.Error, TimeProvider.System, stop.Token);
     }
 
-    internal sealed record FlowsOptions(string? FlowLog, FlowFilterOptions Filter, string Output, bool Follow);
+    internal sealed record FlowsOptions(string? FlowLog, FlowFilterOptions Filter, string Output, bool Follow)
+    {
+        /// <summary>A running agent's base address: its <c>/api/v1/flows</c> is read instead of files.</summary>
+        public string? Agent { get; init; }
+        public string? TokenFile { get; init; }
+        public string? CaFile { get; init; }
+        public bool InsecureSkipTlsVerify { get; init; }
+    }
 
     /// <summary>What a query read, for the closing line on standard error and for tests.</summary>
     internal sealed class QueryStats
@@ -74,7 +91,15 @@ internal static class FlowsCommand
     {
         stats ??= new QueryStats();
         var problems = new List<string>();
-        if (string.IsNullOrEmpty(options.FlowLog)) problems.Add($"--flow-log: a file or directory is required (or {EnvironmentDefaults.VariableName("--flow-log")})");
+        if (options.Agent is not null)
+        {
+            if (options.FlowLog is not null) problems.Add("--agent and --flow-log exclude each other: flows come from one place");
+        }
+        else if (options.TokenFile is not null || options.CaFile is not null || options.InsecureSkipTlsVerify)
+        {
+            problems.Add("--token-file, --ca-file and --insecure-skip-tls-verify go with --agent");
+        }
+        else if (string.IsNullOrEmpty(options.FlowLog)) problems.Add($"--flow-log: a file or directory is required (or {EnvironmentDefaults.VariableName("--flow-log")})");
         else if (!File.Exists(options.FlowLog) && !Directory.Exists(options.FlowLog)) problems.Add($"--flow-log: no such file or directory: {options.FlowLog}");
         if (options.Output is not ("table" or "json")) problems.Add($"--output: '{options.Output}' is not table or json");
         FlowFilter.TryCreate(options.Filter, time.GetUtcNow(), out var filter, out var filterProblems);
@@ -102,6 +127,18 @@ internal static class FlowsCommand
                     break;
             }
         };
+
+        if (options.Agent is not null)
+        {
+            int code = RemoteFlows.Read(options, onLine, output, stderr, cancellationToken);
+            if (code != ExitCodes.Success) return code;
+            stats.Files = 0;
+            printer.Finish();
+            output.Flush();
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"tripline flows: {stats.Matched:N0} of {stats.Records:N0} records matched from {options.Agent}{(stats.Corrupt > 0 ? $"; {stats.Corrupt:N0} damaged line(s) skipped" : "")}"));
+            return ExitCodes.Success;
+        }
 
         IReadOnlyList<string> files;
         try

@@ -17,7 +17,13 @@ internal static class RunCommand
         var pcap = EnvironmentDefaults.List("--pcap", "read packets from capture files instead of live interfaces ('-' for standard input)");
         var node = EnvironmentDefaults.Node();
         var flowLog = EnvironmentDefaults.String("--flow-log", "flow log file, or '-' for standard output");
-        var listen = EnvironmentDefaults.String("--listen", "address of /metrics, /healthz, /readyz and the flow API", ":9090");
+        var listen = EnvironmentDefaults.String("--listen", "address of /metrics, /healthz, /readyz and the flow API (default :9090; 127.0.0.1:9090 with --manifests)");
+        var httpAuth = EnvironmentDefaults.String("--http-auth", "kubernetes (TLS, bearer tokens reviewed by the API server) or none (default: kubernetes with state from the API, none with --manifests)");
+        var tlsCert = EnvironmentDefaults.String("--tls-cert-file", "PEM certificate of the listener, read again when it changes (default: self-signed at start-up, logged by fingerprint)");
+        var tlsKey = EnvironmentDefaults.String("--tls-private-key-file", "PEM private key of --tls-cert-file");
+        var authCacheTtl = EnvironmentDefaults.String("--http-auth-cache-ttl", "how long an authenticated token and an allowed path are trusted without asking the API server", "2m");
+        var authDenyCacheTtl = EnvironmentDefaults.String("--http-auth-deny-cache-ttl", "how long a refused token or a denied path stays refused without asking the API server", "10s");
+        var authTimeout = EnvironmentDefaults.String("--http-auth-timeout", "longest wait for the API server's review; past it the request gets 503", "5s");
         var logLevel = EnvironmentDefaults.String("--log-level", "trace, debug, information, warning or error", "information");
         var snaplen = EnvironmentDefaults.String("--snaplen", "bytes captured of each packet (headers only)", "128");
         var bpfFilter = EnvironmentDefaults.String("--bpf-filter", "BPF filter (pcap-filter syntax) applied in the kernel on every captured interface");
@@ -33,6 +39,7 @@ internal static class RunCommand
         {
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
             snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle, flushInterval, shutdownTimeout, attributionWait,
+            httpAuth, tlsCert, tlsKey, authCacheTtl, authDenyCacheTtl, authTimeout,
         };
         var export = new Tripline.Export.ExportOptionSet();
         export.AddTo(command);
@@ -47,17 +54,41 @@ internal static class RunCommand
             TimeSpan shutdown = ParseDuration(parse.GetValue(shutdownTimeout), "--shutdown-timeout", bad);
             TimeSpan attribution = ParseDuration(parse.GetValue(attributionWait), "--attribution-wait", bad);
             var (metricsOptions, recentFlows, flowLogOptions) = export.Bind(parse, bad);
+            Tripline.Http.Auth.HttpAuthMode? Bad(string problem)
+            {
+                bad.Add(problem);
+                return null;
+            }
+            Tripline.Http.Auth.HttpAuthMode? authMode = parse.GetValue(httpAuth)?.Trim().ToLowerInvariant() switch
+            {
+                null or "" => null,
+                "kubernetes" => Tripline.Http.Auth.HttpAuthMode.Kubernetes,
+                "none" => Tripline.Http.Auth.HttpAuthMode.None,
+                var other => Bad($"--http-auth: '{other}' is not kubernetes or none"),
+            };
+            var http = new Tripline.Http.Auth.HttpAuthOptions
+            {
+                Mode = authMode,
+                TlsCertFile = parse.GetValue(tlsCert) is { Length: > 0 } certFile ? certFile : null,
+                TlsPrivateKeyFile = parse.GetValue(tlsKey) is { Length: > 0 } keyFile ? keyFile : null,
+                CacheTtl = ParseDuration(parse.GetValue(authCacheTtl), "--http-auth-cache-ttl", bad),
+                DenyCacheTtl = ParseDuration(parse.GetValue(authDenyCacheTtl), "--http-auth-deny-cache-ttl", bad),
+                ReviewTimeout = ParseDuration(parse.GetValue(authTimeout), "--http-auth-timeout", bad),
+            };
+            var manifestList = parse.GetValue(manifests) ?? [];
             foreach (string problem in bad) await Console.Error.WriteLineAsync("tripline run: " + problem).ConfigureAwait(false);
             if (bad.Count > 0) return ExitCodes.BadUsage;
             var options = new AgentOptions
             {
                 Kubeconfig = parse.GetValue(kubeconfig),
-                Manifests = parse.GetValue(manifests) ?? [],
+                Manifests = manifestList,
                 Interfaces = parse.GetValue(interfaces) ?? [],
                 Pcaps = parse.GetValue(pcap) ?? [],
                 Node = parse.GetValue(node) ?? Environment.MachineName,
                 FlowLog = parse.GetValue(flowLog),
-                Listen = parse.GetValue(listen) ?? ":9090",
+                // With manifests nothing can review a token: by default only this host may ask.
+                Listen = parse.GetValue(listen) is { Length: > 0 } address ? address : manifestList.Length > 0 ? "127.0.0.1:9090" : ":9090",
+                Http = http,
                 FlowTable = new FlowTableOptions { UdpIdleTimeout = udpIdleTimeout, TcpIdleTimeout = tcpIdleTimeout },
                 Metrics = metricsOptions,
                 RecentFlows = recentFlows,

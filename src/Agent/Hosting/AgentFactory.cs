@@ -2,7 +2,10 @@ using Microsoft.Extensions.Logging;
 using Tripline.Capture.Sources;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Manifests;
+using System.Net;
+using Tripline.Correlation.Kubernetes;
 using Tripline.Export;
+using Tripline.Http.Auth;
 
 namespace Tripline.Hosting;
 
@@ -18,8 +21,46 @@ internal static partial class AgentFactory
         var parts = new AgentParts { ClusterSource = cluster, PacketSource = packets };
         if (options.FlowLog is { } path && FlowLogSinks.Create(path, options.FlowLogOptions, problems) is { } flowLog) parts.Exporters.Add(flowLog);
         Tripline.Http.AgentEndpoints.Add(parts, options);
+        AddDoors(parts, options, loggerFactory, problems);
         logger.LogDebug("parts: cluster={Cluster} packets={Packets}", cluster.GetType().Name, packets.GetType().Name);
         return parts;
+    }
+
+    /// <summary>TLS on the listener, and tokens reviewed by the API server (design.md section 12).</summary>
+    private static void AddDoors(AgentParts parts, AgentOptions options, ILoggerFactory loggerFactory, List<string> problems)
+    {
+        var http = options.Http;
+        if (problems.Count > 0 || !AgentOptions.TryParseListen(options.Listen, out var listen)) return;
+        var logger = loggerFactory.CreateLogger("tripline.http");
+        if (http.TlsCertFile is { } cert && http.TlsPrivateKeyFile is { } key)
+        {
+            try
+            {
+                parts.ServingCertificate = ServingCertificate.FromFiles(cert, key, logger);
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                problems.Add(e.Message);
+                return;
+            }
+        }
+        else if (http.Tls(options.FromManifests))
+        {
+            parts.ServingCertificate = ServingCertificate.SelfSigned(options.Node, listen, logger);
+        }
+        if (http.Effective(options.FromManifests) == HttpAuthMode.Kubernetes)
+        {
+            if (parts.ClusterSource is not KubernetesClusterSource kubernetes)
+            {
+                problems.Add("--http-auth kubernetes: needs cluster state from the API server");
+                return;
+            }
+            parts.Authorization = new BearerAuthorization(kubernetes.AccessReviews, http, logger);
+        }
+        else if (!IPAddress.IsLoopback(listen.Address))
+        {
+            logger.LogWarning("--http-auth none on {Listen}: /metrics and /api/v1/flows are open to anyone who reaches this address", options.Listen);
+        }
     }
 
     private static IClusterSource CreateClusterSource(AgentOptions options, ILoggerFactory loggerFactory, List<string> problems)

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Tripline.Capture.Sources;
 using Tripline.Correlation.Cluster;
@@ -185,13 +186,21 @@ internal sealed partial class AgentHost : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(_loggerFactory);
+        var certificate = Parts.ServingCertificate;
+        if (certificate is not null) builder.WebHost.UseKestrelHttpsConfiguration();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             if (!AgentOptions.TryParseListen(_options.Listen, out var endpoint)) throw new InvalidOperationException($"--listen: '{_options.Listen}' is not ADDR:PORT");
-            if (_options.Listen.StartsWith(':')) kestrel.ListenAnyIP(endpoint.Port);
-            else kestrel.Listen(endpoint);
+            Action<ListenOptions> tls = listen =>
+            {
+                // Asked on every handshake: a certificate rotated on disk is served from the next connection on.
+                if (certificate is not null) listen.UseHttps(https => https.ServerCertificateSelector = (_, _) => certificate.Current);
+            };
+            if (_options.Listen.StartsWith(':')) kestrel.ListenAnyIP(endpoint.Port, tls);
+            else kestrel.Listen(endpoint, tls);
         });
         var app = builder.Build();
+        if (Parts.Authorization is { } authorization) app.Use(authorization.InvokeAsync);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () =>
         {
@@ -236,4 +245,8 @@ internal sealed class AgentParts
     public List<IFlowExporter> Exporters { get; } = [];
     /// <summary>Extra HTTP endpoints (metrics, the flow query API), mapped on the agent's web application.</summary>
     public List<Action<WebApplication, AgentHost>> Endpoints { get; } = [];
+    /// <summary>The listener's TLS certificate; null for plain HTTP.</summary>
+    public Tripline.Http.Auth.ServingCertificate? ServingCertificate { get; set; }
+    /// <summary>Bearer tokens reviewed by the API server on every path but the probes; null when <c>--http-auth none</c>.</summary>
+    public Tripline.Http.Auth.BearerAuthorization? Authorization { get; set; }
 }

@@ -38,6 +38,11 @@ internal sealed record AgentOptions
     /// <summary>Flow records kept in memory for <c>/api/v1/flows</c>.</summary>
     public int RecentFlows { get; init; } = 10_000;
     public Tripline.Export.FlowLogOptions FlowLogOptions { get; init; } = new();
+    /// <summary>TLS and bearer tokens on the listener (design.md section 12).</summary>
+    public Tripline.Http.Auth.HttpAuthOptions Http { get; init; } = new();
+
+    /// <summary>Cluster state from manifest files: no API server to review tokens.</summary>
+    public bool FromManifests => Manifests.Count > 0;
 
     public IReadOnlyList<string> Validate()
     {
@@ -53,7 +58,8 @@ internal sealed record AgentOptions
         if (Kubeconfig is not null && !File.Exists(Kubeconfig)) problems.Add($"--kubeconfig: no such file: {Kubeconfig}");
         if (Kubeconfig is not null && Manifests.Count > 0) problems.Add("--kubeconfig and --manifests exclude each other: cluster state comes from one source");
         if (Pcaps.Count > 0 && Interfaces.Count > 0) problems.Add("--pcap and --interfaces exclude each other: packets come from one source");
-        if (!TryParseListen(Listen, out _)) problems.Add($"--listen: '{Listen}' is not ADDR:PORT (for example :9090 or 127.0.0.1:9090)");
+        if (!TryParseListen(Listen, out var listen)) problems.Add($"--listen: '{Listen}' is not ADDR:PORT (for example :9090 or 127.0.0.1:9090)");
+        else problems.AddRange(Http.Validate(FromManifests, listen));
         problems.AddRange(FlowTable.Validate().Select(p => "flow table: " + p));
         problems.AddRange(Metrics.Validate());
         if (RecentFlows < 1) problems.Add("--recent-flows: must be at least 1");

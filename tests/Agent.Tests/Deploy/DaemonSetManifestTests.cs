@@ -24,7 +24,7 @@ public sealed partial class DaemonSetManifestTests
 
         var kinds = documents.Select(d => d.GetType()).ToList();
         Assert.Equal(
-            new[] { typeof(V1Namespace), typeof(V1ServiceAccount), typeof(V1ClusterRole), typeof(V1ClusterRoleBinding), typeof(V1PriorityClass), typeof(V1DaemonSet), typeof(V1Service) },
+            new[] { typeof(V1Namespace), typeof(V1ServiceAccount), typeof(V1ClusterRole), typeof(V1ClusterRoleBinding), typeof(V1ClusterRole), typeof(V1PriorityClass), typeof(V1DaemonSet), typeof(V1Service) },
             kinds);
     }
 
@@ -45,7 +45,7 @@ public sealed partial class DaemonSetManifestTests
     [Fact]
     public void ClusterRole_Rules_GrantExactlyWhatTheKubernetesSourceUses()
     {
-        var role = DeployFiles.DaemonSetDocuments().Single<V1ClusterRole>();
+        var role = AgentRole();
 
         var granted = new HashSet<(string, string, string)>();
         foreach (var rule in role.Rules)
@@ -59,15 +59,48 @@ public sealed partial class DaemonSetManifestTests
                 Assert.True(granted.Add((group, resource, verb)), $"granted twice: {group}/{resource} {verb}");
             }
         }
-        var used = KubernetesClusterSource.RequiredAccess
+        var used = KubernetesClusterSource.RequiredAccess.Concat(KubernetesAccessReviews.RequiredAccess)
             .SelectMany(access => access.Verbs.Select(verb => (access.ApiGroup, access.Resource, verb)))
             .ToHashSet();
 
         Assert.Empty(granted.Except(used).Order());
         Assert.Empty(used.Except(granted).Order());
         Assert.DoesNotContain(granted, g => g.Item2 is "secrets" or "configmaps" || g.Item1 == "*" || g.Item2 == "*" || g.Item3 == "*");
-        Assert.All(granted, g => Assert.Contains(g.Item3, new[] { "get", "list", "watch" }));
+        // Read-only, but for the two reviews, whose `create` asks a question and stores nothing.
+        Assert.All(granted, g => Assert.True(g.Item3 is "get" or "list" or "watch" || (g.Item3 == "create" && g.Item2 is "tokenreviews" or "subjectaccessreviews"), $"{g}"));
     }
+
+    [Fact]
+    public void ReaderRole_GrantsGetOfTheProtectedPathsOnly_AndThePodMonitorBindsPrometheusToIt()
+    {
+        var reader = Assert.Single(DeployFiles.DaemonSetDocuments().OfType<V1ClusterRole>(), r => r.Metadata.Name == "tripline-flow-reader");
+        var rule = Assert.Single(reader.Rules);
+        Assert.Null(rule.Resources);
+        Assert.Equal(["/api/v1/flows", "/metrics"], rule.NonResourceURLs.Order());
+        Assert.Equal(["get"], rule.Verbs);
+
+        var binding = DeployFiles.PodMonitorDocuments().Single<V1ClusterRoleBinding>();
+        Assert.Equal(("ClusterRole", "tripline-flow-reader"), (binding.RoleRef.Kind, binding.RoleRef.Name));
+        Assert.Equal("ServiceAccount", Assert.Single(binding.Subjects).Kind);
+
+        var endpoint = Assert.Single(DeployFiles.PodMonitor().Spec.PodMetricsEndpoints);
+        Assert.Equal("https", endpoint.Scheme);
+        Assert.Equal("/var/run/secrets/kubernetes.io/serviceaccount/token", endpoint.BearerTokenFile);
+        Assert.NotNull(endpoint.TlsConfig);
+    }
+
+    [Fact]
+    public void DoorsAreLocked_TheAgentAsksForTokensAndItsProbesSpeakHttps()
+    {
+        var agent = DeployFiles.DaemonSet().Agent();
+        Assert.Equal("kubernetes", Assert.Single(agent.Env, v => v.Name == EnvironmentDefaults.VariableName("--http-auth")).Value);
+        Assert.Equal("HTTPS", agent.LivenessProbe.HttpGet.Scheme);
+        Assert.Equal("HTTPS", agent.ReadinessProbe.HttpGet.Scheme);
+        var service = DeployFiles.DaemonSetDocuments().Single<V1Service>();
+        Assert.Equal("https", service.Metadata.Annotations["prometheus.io/scheme"]);
+    }
+
+    private static V1ClusterRole AgentRole() => Assert.Single(DeployFiles.DaemonSetDocuments().OfType<V1ClusterRole>(), r => r.Metadata.Name == "tripline");
 
     [Fact]
     public void TerminationGrace_LeavesTheAgentsOwnStopDeadlineRoomBeforeTheKill()
@@ -94,7 +127,7 @@ public sealed partial class DaemonSetManifestTests
         var daemonSet = documents.Single<V1DaemonSet>();
 
         Assert.Equal("ClusterRole", binding.RoleRef.Kind);
-        Assert.Equal(documents.Single<V1ClusterRole>().Metadata.Name, binding.RoleRef.Name);
+        Assert.Equal(AgentRole().Metadata.Name, binding.RoleRef.Name);
         var subject = Assert.Single(binding.Subjects);
         Assert.Equal(("ServiceAccount", account.Metadata.Name, account.Metadata.NamespaceProperty), (subject.Kind, subject.Name, subject.NamespaceProperty));
         Assert.Equal(account.Metadata.Name, daemonSet.Spec.Template.Spec.ServiceAccountName);

@@ -22,11 +22,17 @@ internal static class DeployFiles
     public static V1Container Agent(this V1DaemonSet daemonSet) => Assert.Single(daemonSet.Spec.Template.Spec.Containers);
 
     /// <summary><c>deploy/podmonitor.yaml</c>: a Prometheus-operator CRD, so typed by the small model below.</summary>
-    public static PodMonitor PodMonitor()
+    public static PodMonitor PodMonitor() => PodMonitorDocuments().Single<PodMonitor>();
+
+    /// <summary>Every document of <c>deploy/podmonitor.yaml</c>: the PodMonitor and the binding that lets Prometheus read.</summary>
+    public static IReadOnlyList<object> PodMonitorDocuments()
     {
-        var typeMap = new Dictionary<string, Type> { ["monitoring.coreos.com/v1/PodMonitor"] = typeof(PodMonitor) };
-        var documents = KubernetesYaml.LoadAllFromString(File.ReadAllText(Path("deploy/podmonitor.yaml")), typeMap, strict: true);
-        return Assert.IsType<PodMonitor>(Assert.Single(documents));
+        var typeMap = new Dictionary<string, Type>
+        {
+            ["monitoring.coreos.com/v1/PodMonitor"] = typeof(PodMonitor),
+            ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = typeof(V1ClusterRoleBinding),
+        };
+        return KubernetesYaml.LoadAllFromString(File.ReadAllText(Path("deploy/podmonitor.yaml")), typeMap, strict: true);
     }
 
     private static string FindRepositoryRoot()
@@ -62,6 +68,15 @@ internal sealed class PodMetricsEndpoint
     [JsonPropertyName("interval")] public string? Interval { get; set; }
     [JsonPropertyName("scrapeTimeout")] public string? ScrapeTimeout { get; set; }
     [JsonPropertyName("relabelings")] public List<RelabelConfig> Relabelings { get; set; } = [];
+    [JsonPropertyName("scheme")] public string? Scheme { get; set; }
+    [JsonPropertyName("bearerTokenFile")] public string? BearerTokenFile { get; set; }
+    [JsonPropertyName("tlsConfig")] public TlsConfig? TlsConfig { get; set; }
+}
+
+internal sealed class TlsConfig
+{
+    [JsonPropertyName("insecureSkipVerify")] public bool? InsecureSkipVerify { get; set; }
+    [JsonPropertyName("serverName")] public string? ServerName { get; set; }
 }
 
 internal sealed class RelabelConfig

@@ -46,16 +46,22 @@ public sealed class PublishTests(PublishedAgent published)
     [Fact]
     public async Task Run_PublishedAgentWithTheDaemonSetsEnvironment_ServesProbesAndMetricsAndStopsOnSigterm()
     {
+        // The DaemonSet's doors as shipped: HTTPS with a self-signed certificate, tokens reviewed by the API server.
+        await using var server = await TestApiServer.StartAsync();
+        server.Store.Apply(K8sObjects.Namespace("shop"));
+        server.Reviews.AddToken("scraper-token", "system:serviceaccount:monitoring:prometheus-k8s", "system:serviceaccounts");
+        server.Reviews.Grant("system:serviceaccount:monitoring:prometheus-k8s", "/metrics");
         var daemonSet = DeployFiles.DaemonSet();
         var container = daemonSet.Agent();
         string flowLog = Directory.CreateDirectory(Path.Combine(published.Scratch, "flow-log")).FullName;
         // The manifest's own variables, except where this machine differs from a node: a free loopback port, a
-        // writable flow-log path, and the node name the downward API would give.
+        // writable flow-log path, the node name the downward API would give, and the API server.
         var env = container.Env.Where(v => v.Value is not null).ToDictionary(v => v.Name, v => v.Value!);
         env["TRIPLINE_LISTEN"] = "127.0.0.1:0";
         env["TRIPLINE_FLOW_LOG"] = flowLog;
         env["NODE_NAME"] = "deploy-test-node";
-        string[] args = [.. container.Args, "--pcap", "-", "--manifests", DeployFiles.Path("deploy/demo")];
+        env["TRIPLINE_KUBECONFIG"] = server.WriteKubeconfig();
+        string[] args = [.. container.Args, "--pcap", "-"];
 
         using var agent = RunningAgent.Start(published.Executable, args, env);
         var process = agent.Process;
@@ -66,12 +72,18 @@ public sealed class PublishTests(PublishedAgent published)
             {
                 await pcap.CopyToAsync(stdin);
             }
-            using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
-
+            var address = await agent.ListeningAsync(ProcessTimeout);
+            Assert.Equal("https", address.Scheme);
+            using var http = agent.Client(address);
             Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, container.ReadinessProbe.HttpGet.Path, HttpStatusCode.OK));
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(container.LivenessProbe.HttpGet.Path)).StatusCode);
-            string metrics = await http.GetStringAsync(DeployFiles.PodMonitor().Spec.PodMetricsEndpoints[0].Path);
+            string metricsPath = DeployFiles.PodMonitor().Spec.PodMetricsEndpoints[0].Path!;
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(metricsPath)).StatusCode);
+            using var scraper = agent.Client(address, "scraper-token");
+            string metrics = await scraper.GetStringAsync(metricsPath);
             Assert.Contains("tripline_flows_total", metrics, StringComparison.Ordinal);
+            // The scraper may read metrics, not flows.
+            Assert.Equal(HttpStatusCode.Forbidden, (await scraper.GetAsync("/api/v1/flows")).StatusCode);
 
             Assert.Equal(0, await RunKillAsync(process.Id));
             await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
@@ -108,7 +120,9 @@ public sealed class PublishTests(PublishedAgent published)
         try
         {
             process.StandardInput.Close();
-            using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
+            server.Reviews.AddToken("reader-token", "responder");
+            server.Reviews.Grant("responder", "/metrics");
+            using var http = agent.Client(await agent.ListeningAsync(ProcessTimeout), "reader-token");
             Assert.Equal(HttpStatusCode.OK, await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK));
 
             // The flow was judged by the listed pods and policy.
@@ -170,7 +184,7 @@ public sealed class PublishTests(PublishedAgent published)
             using var agent = RunningAgent.Start(published.Executable, ["run", "--kubeconfig", kubeconfig, "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--flow-log", Path.Combine(dir, "flows.log"), "--listen", "127.0.0.1:0", "--node", "node-a"], NoEnvironment);
             try
             {
-                using var http = new HttpClient { BaseAddress = await agent.ListeningAsync(ProcessTimeout), Timeout = TimeSpan.FromSeconds(10) };
+                using var http = agent.Client(await agent.ListeningAsync(ProcessTimeout));
                 var status = await WaitForStatusAsync(http, "/readyz", HttpStatusCode.OK);
                 Assert.True(status == HttpStatusCode.OK, $"/readyz {status}\n{agent.Output}");
                 Assert.True(server.ListRequests(ApiResource.Namespaces) > 0, "the agent never listed namespaces");
@@ -291,10 +305,32 @@ internal sealed partial class RunningAgent : IDisposable
         return await _listening.Task;
     }
 
+    /// <summary>The SHA-256 fingerprint the agent logged for its self-signed certificate.</summary>
+    public string? Fingerprint => FingerprintLine().Match(Output) is { Success: true } m ? m.Groups[1].Value : null;
+
+    /// <summary>
+    /// A client of the agent: over HTTPS it accepts exactly the certificate whose fingerprint the agent logged (pinned,
+    /// as a responder would), and sends the bearer token when one is given.
+    /// </summary>
+    public HttpClient Client(Uri address, string? token = null)
+    {
+        var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, certificate, _, _) => certificate is not null && Fingerprint is { } pinned
+                && string.Join(':', System.Security.Cryptography.SHA256.HashData(certificate.RawData).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture))) == pinned,
+        };
+        var client = new HttpClient(handler) { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
     public void Dispose() => Process.Dispose();
 
-    [GeneratedRegex(@"listening on (http://\S+)")]
+    [GeneratedRegex(@"listening on (https?://\S+)")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex("fingerprint ([0-9A-F]{2}(?::[0-9A-F]{2}){31})")]
+    private static partial Regex FingerprintLine();
 }
 
 /// <summary>The tests that run the published executable share one publish (two and a half minutes of Native AOT).</summary>

@@ -198,6 +198,86 @@ public sealed class PrometheusTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Prometheus scrapes an agent whose doors are locked as in a cluster: HTTPS with a certificate from a CA it is
+    /// given, and a bearer token the API server reviews. A scraper with an unknown token gets nothing.
+    /// </summary>
+    [Fact]
+    public async Task PrometheusServer_ScrapesOverTlsWithAReviewedToken_AndAStrangerIsRefused()
+    {
+        string prometheus = Tool("prometheus");
+        var (ca, cert, key) = Support.OpenSsl.IssueServingCertificate(_dir, "agent");
+        await using var api = await Correlation.Kubernetes.TestApiServer.StartAsync();
+        const string Scraper = "system:serviceaccount:monitoring:prometheus-k8s";
+        api.Reviews.AddToken("prometheus-token", Scraper, "system:serviceaccounts");
+        api.Reviews.Grant(Scraper, "/metrics");
+        File.WriteAllText(Path.Combine(_dir, "token"), "prometheus-token\n");
+        await using var agent = await AgentUnderTest.StartAsync(_demo, o => o with
+        {
+            Manifests = [],
+            Kubeconfig = api.WriteKubeconfig(),
+            Http = new Tripline.Http.Auth.HttpAuthOptions { TlsCertFile = cert, TlsPrivateKeyFile = key },
+        });
+        Assert.Equal("https", agent.BaseAddress.Scheme);
+        int port = FreePort();
+        File.WriteAllText(Path.Combine(_dir, "prometheus.yml"), $"""
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: tripline
+                scheme: https
+                authorization:
+                  credentials_file: token
+                tls_config:
+                  ca_file: {ca}
+                static_configs:
+                  - targets: ['{agent.BaseAddress.Authority}']
+              - job_name: stranger
+                scheme: https
+                authorization:
+                  credentials: made-up-token
+                tls_config:
+                  ca_file: {ca}
+                static_configs:
+                  - targets: ['{agent.BaseAddress.Authority}']
+            """);
+        var start = new ProcessStartInfo(prometheus,
+            $"--config.file=prometheus.yml --storage.tsdb.path={Path.Combine(_dir, "data")} --web.listen-address=127.0.0.1:{port} --log.level=warn")
+        {
+            WorkingDirectory = _dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var server = Process.Start(start)!;
+        var log = new System.Text.StringBuilder();
+        server.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        server.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
+            // Three good scrapes, each with the agent's metrics in it.
+            await PollAsync(http, "/api/v1/query?query=" + Uri.EscapeDataString("sum_over_time(up{job=\"tripline\"}[1m]) >= 3"), root =>
+                root.GetProperty("data").GetProperty("result").GetArrayLength() == 1 ? root : (JsonElement?)null, server, log);
+            await PollAsync(http, "/api/v1/query?query=" + Uri.EscapeDataString("tripline_flows_total{job=\"tripline\"}"), root =>
+                root.GetProperty("data").GetProperty("result").GetArrayLength() > 0 ? root : (JsonElement?)null, server, log);
+            // The stranger's scrapes failed (401), and none of them brought a series.
+            await PollAsync(http, "/api/v1/query?query=" + Uri.EscapeDataString("count_over_time(up{job=\"stranger\"}[1m]) >= 3 and max_over_time(up{job=\"stranger\"}[1m]) == 0"), root =>
+                root.GetProperty("data").GetProperty("result").GetArrayLength() == 1 ? root : (JsonElement?)null, server, log);
+            string stranger = await http.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString("count({job=\"stranger\",__name__=~\"tripline_.*\"})"));
+            using (var document = JsonDocument.Parse(stranger)) Assert.Equal(0, document.RootElement.GetProperty("data").GetProperty("result").GetArrayLength());
+            // Scrapes every second cost the API server one review of the scraper's access: the answer is cached.
+            Assert.Equal(1, api.Reviews.AccessReviewsAsked.Count(r => r.User == Scraper));
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+        }
+    }
+
     private static async Task<JsonElement> PollAsync(HttpClient http, string path, Func<JsonElement, JsonElement?> found, Process server, System.Text.StringBuilder log)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);

@@ -47,6 +47,9 @@ public sealed class TestApiServer : IAsyncDisposable
 
     public ObjectStore Store { get; }
 
+    /// <summary>TokenReview and SubjectAccessReview: the tokens it knows and what their users may get.</summary>
+    public AccessReviewService Reviews { get; } = new();
+
     /// <summary>How often an idle watch that asked for bookmarks gets one.</summary>
     public TimeSpan BookmarkInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -208,6 +211,11 @@ public sealed class TestApiServer : IAsyncDisposable
         if (request.Headers.Authorization.ToString() != $"Bearer {Token}")
         {
             await WriteStatusAsync(context, 401, "Unauthorized", "Unauthorized").ConfigureAwait(false);
+            return;
+        }
+        if (HttpMethods.IsPost(request.Method) && Reviews.Handles(request.Path.Value))
+        {
+            await Reviews.HandleAsync(context).ConfigureAwait(false);
             return;
         }
         var resource = ApiResource.All.FirstOrDefault(r => string.Equals(r.Path, request.Path.Value, StringComparison.Ordinal));
