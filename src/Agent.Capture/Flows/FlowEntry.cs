@@ -39,6 +39,22 @@ public enum FlowEventKind : byte
     End,
 }
 
+/// <summary>
+/// What the packets said about a flow's fate, beyond its counters (an answer is <see cref="FlowEntry.PacketsReceived"/>
+/// above zero): joined with the verdict at export into the record's <c>enforcement</c>.
+/// </summary>
+[Flags]
+public enum FlowEvidence : byte
+{
+    None = 0,
+    /// <summary>An ICMP destination unreachable quoted a packet of the flow: the network or the host refused it.</summary>
+    Unreachable = 1 << 0,
+    /// <summary>A packet from the initiator was seen again on another interface (the destination pod's, on one node).</summary>
+    ReachedPeer = 1 << 1,
+    /// <summary>A record was written after the evidence settled (<see cref="FlowEntry.EvidenceSettled"/>).</summary>
+    Reported = 1 << 2,
+}
+
 internal enum TcpCloseState : byte
 {
     Open,
@@ -90,10 +106,10 @@ public struct FlowEntry
     public ulong PacketsReceived;
     public ulong BytesSent;
     public ulong BytesReceived;
+    public FlowEvidence Evidence;
+    /// <summary>TCP SYNs the initiator sent again before any answer (saturates at 255).</summary>
+    public byte SynRetransmits;
 
-    public ulong Id;
-    public long FirstSeenNs;
-    public long LastRecordNs;
     public IpAddress OuterSource;
     public IpAddress OuterDestination;
     public uint TunnelId;
@@ -101,6 +117,24 @@ public struct FlowEntry
     public byte IcmpCode;
     public FlowOrientation Orientation;
     internal bool Occupied;
+    public ulong Id;
+    public long FirstSeenNs;
+    public long LastRecordNs;
+
+    /// <summary>SYNs unanswered this often, or echo requests, settle that no answer is coming.</summary>
+    public const int UnansweredAfter = 2;
+
+    /// <summary>
+    /// The packets have said what they will: the responder answered, an ICMP unreachable came back, the packets
+    /// reached the peer's interface, or the initiator tried again and again without an answer.
+    /// </summary>
+    public readonly bool EvidenceSettled => PacketsReceived > 0
+        || (Evidence & (FlowEvidence.Unreachable | FlowEvidence.ReachedPeer)) != 0
+        || SynRetransmits >= UnansweredAfter
+        || (IsEchoRequest && PacketsSent > UnansweredAfter);
+
+    /// <summary>An ICMP echo flow (ping), whose initiator expects a reply to each request.</summary>
+    public readonly bool IsEchoRequest => (Protocol == IpProtocol.Icmp && IcmpType is 8 or 0) || (Protocol == IpProtocol.Icmpv6 && IcmpType is 128 or 129);
 
     public readonly bool HasPorts => IpProtocol.HasPorts(Protocol);
 

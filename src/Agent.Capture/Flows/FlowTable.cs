@@ -104,6 +104,9 @@ public sealed class FlowTable
             hash = HashOf(in packet);
         }
 
+        // An ICMP error about a flow the table holds is evidence on that flow, not a conversation of its own.
+        if ((packet.Flags & PacketFlags.IcmpQuote) != 0 && NoteIcmpError(in packet)) return true;
+
         int slot = (int)(hash & (uint)_mask);
         var tags = _tags;
         uint tag;
@@ -203,12 +206,15 @@ public sealed class FlowTable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint HashOf(in PacketHeaders p)
+    private static uint HashOf(in PacketHeaders p) => HashOf(p.Source, p.Destination, p.SourcePort, p.DestinationPort, p.Protocol);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint HashOf(in IpAddress source, in IpAddress destination, ushort sourcePort, ushort destinationPort, byte protocol)
     {
         // Symmetric: both directions of a flow hash alike. XOR of the two endpoints, then a strong mix.
-        ulong x = p.Source.High ^ p.Source.Low ^ p.Destination.High ^ p.Destination.Low;
-        ulong ports = (uint)(p.SourcePort ^ p.DestinationPort) | ((ulong)(uint)(p.SourcePort + p.DestinationPort) << 16);
-        x ^= ports << 24 ^ (ulong)p.Protocol << 56 ^ (ulong)p.Protocol;
+        ulong x = source.High ^ source.Low ^ destination.High ^ destination.Low;
+        ulong ports = (uint)(sourcePort ^ destinationPort) | ((ulong)(uint)(sourcePort + destinationPort) << 16);
+        x ^= ports << 24 ^ (ulong)protocol << 56 ^ (ulong)protocol;
         x ^= x >> 33;
         x *= 0xff51afd7ed558ccdUL;
         x ^= x >> 33;
@@ -260,6 +266,8 @@ public sealed class FlowTable
 
         if (!NoteInterface(ref entry, packet.InterfaceIndex))
         {
+            // The initiator's packet on a second interface: on one node, it reached the peer's veth.
+            if (fromSource) entry.Evidence |= FlowEvidence.ReachedPeer;
             Stats.DuplicatePackets++;
             return true;
         }
@@ -280,6 +288,34 @@ public sealed class FlowTable
         entry.ActivitySinceRecord = true;
         ApplyTransportState(ref entry, in packet, fromSource);
         return true;
+    }
+
+    /// <summary>
+    /// Finds the flow an ICMP error quotes (either direction) and, for a destination unreachable, marks it refused.
+    /// False when the table holds no such flow: the error is then a flow of its own, as any ICMP packet.
+    /// </summary>
+    private bool NoteIcmpError(in PacketHeaders packet)
+    {
+        ushort quotedSource = (ushort)(packet.QuotedPorts >> 16), quotedDestination = (ushort)packet.QuotedPorts;
+        byte protocol = packet.QuotedProtocol;
+        uint hash = HashOf(packet.OuterSource, packet.OuterDestination, quotedSource, quotedDestination, protocol);
+        for (int slot = (int)(hash & (uint)_mask); _tags[slot] != 0; slot = (slot + 1) & _mask)
+        {
+            if (_tags[slot] != hash) continue;
+            ref FlowEntry entry = ref _slots[slot];
+            if (entry.Protocol != protocol) continue;
+            bool forward = entry.Source == packet.OuterSource && entry.Destination == packet.OuterDestination
+                && entry.SourcePort == quotedSource && entry.DestinationPort == quotedDestination;
+            bool backward = entry.Source == packet.OuterDestination && entry.Destination == packet.OuterSource
+                && entry.SourcePort == quotedDestination && entry.DestinationPort == quotedSource;
+            if (!forward && !backward) continue;
+            // Type 3 (ICMP) or 1 (ICMPv6): destination unreachable, the refusal a REJECT rule or a closed port sends.
+            // Time exceeded and the others say nothing of policy; they are still the flow's, not new flows.
+            if (packet.IcmpType == (packet.Protocol == IpProtocol.Icmp ? 3 : 1)) entry.Evidence |= FlowEvidence.Unreachable;
+            Stats.IcmpErrors++;
+            return true;
+        }
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -309,6 +345,11 @@ public sealed class FlowTable
         {
             TcpFlags flags = packet.TcpFlags;
             entry.TcpFlagsSeen |= flags;
+            // A SYN again with no answer yet: the first was dropped, or refused without a word.
+            if (fromSource && (flags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn && entry.PacketsReceived == 0 && entry.PacketsSent > 1 && entry.SynRetransmits < byte.MaxValue)
+            {
+                entry.SynRetransmits++;
+            }
             if ((flags & TcpFlags.Rst) != 0)
             {
                 if (entry.CloseState == TcpCloseState.Open) entry.EndReason = FlowEndReason.Rst;
@@ -414,6 +455,14 @@ public sealed class FlowTable
         ApplyTransportState(ref entry, in packet, fromSource: !reverse);
         entry.ActivitySinceRecord = false;
         _sink.OnFlowEvent(FlowEventKind.Start, packet.TimestampNs, in entry);
+        MarkReported(ref entry);
+    }
+
+    /// <summary>Once a record carried settled evidence, later records say so (their enforcement is no longer news).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MarkReported(ref FlowEntry entry)
+    {
+        if (entry.EvidenceSettled) entry.Evidence |= FlowEvidence.Reported;
     }
 
     private static (AlignedArray<FlowEntry> Slots, uint[] Tags, ulong[] Occupied) NewArrays(int capacity) =>
@@ -670,6 +719,7 @@ public sealed class FlowTable
             entry.LastRecordNs = now;
             entry.ActivitySinceRecord = false;
             _sink.OnFlowEvent(FlowEventKind.Update, now, in entry);
+            MarkReported(ref entry);
         }
         return false;
     }

@@ -15,6 +15,8 @@ public sealed class FlowTableStats
     public long DuplicatePackets;
     /// <summary>Later fragments whose first fragment was not seen, so their ports are unknown.</summary>
     public long UnmatchedFragments;
+    /// <summary>ICMP errors counted as evidence on the flow they quote rather than as flows of their own.</summary>
+    public long IcmpErrors;
     public long Active;
 
     public FlowTableStats Snapshot() => new()
@@ -26,6 +28,7 @@ public sealed class FlowTableStats
         Evictions = Volatile.Read(ref Evictions),
         DuplicatePackets = Volatile.Read(ref DuplicatePackets),
         UnmatchedFragments = Volatile.Read(ref UnmatchedFragments),
+        IcmpErrors = Volatile.Read(ref IcmpErrors),
         Active = Volatile.Read(ref Active),
     };
 }

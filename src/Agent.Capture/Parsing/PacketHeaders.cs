@@ -19,6 +19,12 @@ public enum PacketFlags : ushort
     HasPorts = 1 << 5,
     /// <summary>An ICMP error (unreachable, time exceeded, ...): it belongs to the flow that caused it, not a new conversation.</summary>
     IcmpError = 1 << 6,
+    /// <summary>
+    /// An ICMP error that quotes the packet it answers: <see cref="PacketHeaders.OuterSource"/>,
+    /// <see cref="PacketHeaders.OuterDestination"/>, <see cref="PacketHeaders.QuotedPorts"/> and
+    /// <see cref="PacketHeaders.QuotedProtocol"/> hold that packet's flow (never set on a tunnelled packet).
+    /// </summary>
+    IcmpQuote = 1 << 7,
 }
 
 /// <summary>
@@ -53,9 +59,16 @@ public struct PacketHeaders
     public byte SctpChunkType;
     public byte IpVersion;
 
-    /// <summary>Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set.</summary>
+    /// <summary>
+    /// Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set; with <see cref="PacketFlags.IcmpQuote"/>,
+    /// the source and destination of the packet an ICMP error quotes.
+    /// </summary>
     public IpAddress OuterSource;
     public IpAddress OuterDestination;
+    /// <summary>With <see cref="PacketFlags.IcmpQuote"/>: the quoted packet's ports (source high, destination low).</summary>
+    public uint QuotedPorts;
+    /// <summary>With <see cref="PacketFlags.IcmpQuote"/>: the quoted packet's protocol.</summary>
+    public byte QuotedProtocol;
     /// <summary>VXLAN VNI or Geneve VNI when tunnelled.</summary>
     public uint TunnelId;
     /// <summary>Length of the frame on the wire.</summary>

@@ -368,12 +368,61 @@ public static class PacketParser
                     else if (IsIcmpError(h.Protocol, type))
                     {
                         h.Flags |= PacketFlags.IcmpError;
+                        if (segment.Length > 8 && (h.Flags & PacketFlags.Tunnel) == 0) ReadQuote(segment[8..], ref h);
                     }
                     return ParseStatus.Ok;
                 }
             default:
                 return ParseStatus.OtherProtocol;
         }
+    }
+
+    /// <summary>
+    /// The IP header and first 8 bytes of the packet an ICMP error answers (RFC 792, RFC 4443): its flow, so that the
+    /// error counts as evidence on that flow (a port or host unreachable). Left unset when too little was captured.
+    /// </summary>
+    private static void ReadQuote(ReadOnlySpan<byte> quote, ref PacketHeaders h)
+    {
+        int version = quote[0] >> 4;
+        int header;
+        byte protocol;
+        if (version == 4 && h.Protocol == IpProtocol.Icmp)
+        {
+            header = (quote[0] & 0x0F) * 4;
+            if (header < 20 || quote.Length < header + 4) return;
+            protocol = quote[9];
+            h.OuterSource = IpAddress.FromV4(quote[12..]);
+            h.OuterDestination = IpAddress.FromV4(quote[16..]);
+        }
+        else if (version == 6 && h.Protocol == IpProtocol.Icmpv6)
+        {
+            header = 40;
+            if (quote.Length < header + 4) return;
+            protocol = quote[6];
+            h.OuterSource = IpAddress.FromV6(quote[8..]);
+            h.OuterDestination = IpAddress.FromV6(quote[24..]);
+        }
+        else
+        {
+            return;
+        }
+        var transport = quote[header..];
+        switch (protocol)
+        {
+            case IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp:
+                h.QuotedPorts = BinaryPrimitives.ReadUInt32BigEndian(transport);
+                break;
+            case IpProtocol.Icmp or IpProtocol.Icmpv6:
+                // A quoted echo request: its identifier stands in for both ports, as for the echo flow itself.
+                if (transport[0] is not (8 or 128) || transport.Length < 6) return;
+                ushort id = BinaryPrimitives.ReadUInt16BigEndian(transport[4..]);
+                h.QuotedPorts = (uint)id << 16 | id;
+                break;
+            default:
+                return;
+        }
+        h.QuotedProtocol = protocol;
+        h.Flags |= PacketFlags.IcmpQuote;
     }
 
     private static bool IsIcmpError(byte protocol, byte type) => protocol == IpProtocol.Icmp
