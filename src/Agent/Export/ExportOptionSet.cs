@@ -19,6 +19,7 @@ internal sealed class ExportOptionSet
     private readonly Option<string?> _aggregate = EnvironmentDefaults.String("--flow-log-aggregate", "fold flows shorter than this interval into one aggregate record per peer pair and interval (e.g. 10s)");
     private readonly Option<string?> _rateLimit = RateLimitOption();
     private readonly Option<string?> _rateBurst = RateBurstOption();
+    private readonly Option<string?> _maxAge = EnvironmentDefaults.String("--flow-log-max-age", "delete rotated flow-log files older than this (e.g. 7d, 72h); none by default");
 
     /// <summary>Shared with <c>replay</c>, where the default is no limit: a replay's file has no retention to protect.</summary>
     public static Option<string?> RateLimitOption(string fallback = "500") => EnvironmentDefaults.String("--flow-log-rate-limit",
@@ -28,7 +29,7 @@ internal sealed class ExportOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _maxSeries, _seriesTtl, _recentFlows, _maxSize, _maxFiles, _maxTotal, _compress, _deniedOnly, _events, _aggregate, _rateLimit, _rateBurst }) command.Options.Add(option);
+        foreach (var option in new Option[] { _maxSeries, _seriesTtl, _recentFlows, _maxSize, _maxFiles, _maxTotal, _compress, _deniedOnly, _events, _aggregate, _rateLimit, _rateBurst, _maxAge }) command.Options.Add(option);
     }
 
     /// <summary>Binds the parsed values; every bad value is a problem naming its option.</summary>
@@ -46,6 +47,7 @@ internal sealed class ExportOptionSet
         if (events is not ("all" or "start-end")) problems.Add($"--flow-log-events: '{events}' is not all or start-end");
         var aggregate = Duration(parse, _aggregate, problems);
         var (rate, burst) = Rate(parse, _rateLimit, _rateBurst, problems);
+        var maxAge = Duration(parse, _maxAge, problems);
         return (
             new MetricsOptions { MaxSeries = maxSeries, SeriesTtl = ttl },
             recent,
@@ -60,6 +62,7 @@ internal sealed class ExportOptionSet
                 Aggregate = aggregate,
                 RateLimit = rate,
                 RateBurst = burst,
+                MaxAge = maxAge,
             });
     }
 

@@ -34,6 +34,9 @@ internal sealed record FlowLogOptions
     /// <summary>Records the budget may spend at once after a quiet spell.</summary>
     public int RateBurst { get; init; } = 2000;
 
+    /// <summary>When set, rotated files older than this are deleted, whatever their size and count.</summary>
+    public TimeSpan? MaxAge { get; init; }
+
     public FlowLogFilter Filter => new() { DeniedOnly = DeniedOnly, StartsAndEndsOnly = StartsAndEndsOnly };
 
     public IEnumerable<string> Validate()
@@ -43,6 +46,7 @@ internal sealed record FlowLogOptions
         if (MaxTotalBytes < MaxFileBytes) yield return "--flow-log-max-total: must be at least --flow-log-max-size";
         if (RateLimit < 0 || double.IsNaN(RateLimit) || RateLimit > 1_000_000) yield return "--flow-log-rate-limit: must be between 0 (no limit) and 1000000 records/s";
         if (RateLimit > 0 && (RateBurst < 2 || RateBurst > 10_000_000)) yield return "--flow-log-rate-burst: must be between 2 and 10000000 records";
+        if (MaxAge is { } age && age < TimeSpan.FromMinutes(1)) yield return "--flow-log-max-age: must be at least 1m";
         if (Aggregate is { } interval && (interval < TimeSpan.FromSeconds(1) || interval > TimeSpan.FromHours(1))) yield return "--flow-log-aggregate: must be between 1s and 1h";
     }
 
