@@ -23,22 +23,38 @@ internal static class ReplayCommand
         var updateInterval = new Option<int>("--update-interval") { Description = "seconds between update records of a live flow [env: TRIPLINE_UPDATE_INTERVAL]" };
         updateInterval.DefaultValueFactory = _ => int.TryParse(Environment.GetEnvironmentVariable("TRIPLINE_UPDATE_INTERVAL"), out int n) ? n : 60;
 
+        // A replay writes one file with no retention to protect: no rate limit unless asked, to see a flood as live capture would.
+        var rateLimit = ExportOptionSet.RateLimitOption(fallback: "0");
+        var rateBurst = ExportOptionSet.RateBurstOption();
+
         var command = new Command("replay", "Read capture files once, judge every flow against the manifests' NetworkPolicies, write the flow log and a summary.")
         {
-            pcap, manifests, flowLog, node, failOnDeny, maxFlows, updateInterval,
+            pcap, manifests, flowLog, node, failOnDeny, maxFlows, updateInterval, rateLimit, rateBurst,
         };
-        command.SetAction(parse => Run(new ReplayOptions(
-            parse.GetValue(pcap) ?? [],
-            parse.GetValue(manifests) ?? [],
-            parse.GetValue(flowLog),
-            parse.GetValue(node) ?? Environment.MachineName,
-            parse.GetValue(failOnDeny),
-            parse.GetValue(maxFlows),
-            parse.GetValue(updateInterval))));
+        command.SetAction(parse =>
+        {
+            var bad = new List<string>();
+            var (rate, burst) = ExportOptionSet.Rate(parse, rateLimit, rateBurst, bad);
+            var flowLogOptions = new FlowLogOptions { RateLimit = rate, RateBurst = burst };
+            bad.AddRange(flowLogOptions.Validate());
+            foreach (string problem in bad) Console.Error.WriteLine("tripline replay: " + problem);
+            if (bad.Count > 0) return ExitCodes.BadUsage;
+            return Run(new ReplayOptions(
+                parse.GetValue(pcap) ?? [],
+                parse.GetValue(manifests) ?? [],
+                parse.GetValue(flowLog),
+                parse.GetValue(node) ?? Environment.MachineName,
+                parse.GetValue(failOnDeny),
+                parse.GetValue(maxFlows),
+                parse.GetValue(updateInterval),
+                flowLogOptions));
+        });
         return command;
     }
 
-    internal sealed record ReplayOptions(string[] Pcaps, string[] Manifests, string? FlowLog, string Node, bool FailOnDeny, int MaxFlows, int UpdateIntervalSeconds);
+    /// <summary><paramref name="FlowLogOptions"/>: only its rate limit applies (a replay writes one file); none by default.</summary>
+    internal sealed record ReplayOptions(string[] Pcaps, string[] Manifests, string? FlowLog, string Node, bool FailOnDeny, int MaxFlows, int UpdateIntervalSeconds,
+        FlowLogOptions? FlowLogOptions = null);
 
     internal static int Run(ReplayOptions options, TextWriter? stdout = null, TextWriter? stderr = null, CancellationToken cancellationToken = default)
     {
@@ -76,6 +92,7 @@ internal static class ReplayCommand
         TextWriter summaryOut = logToStdout ? stderr : stdout;
         var exporters = new List<IFlowExporter>();
         FlowLogExporter? flowLog = null;
+        IFlowExporter? flowLogTop = null;
         if (options.FlowLog is { } path)
         {
             IFlowLogOutput output;
@@ -91,7 +108,8 @@ internal static class ReplayCommand
                 return ExitCodes.BadUsage;
             }
             flowLog = new FlowLogExporter(output);
-            exporters.Add(flowLog);
+            flowLogTop = AggregatingFlowLog.Wrap(flowLog, new FlowLogOptions { RateLimit = options.FlowLogOptions?.RateLimit ?? 0, RateBurst = options.FlowLogOptions?.RateBurst ?? 2000 });
+            exporters.Add(flowLogTop);
         }
         var summary = new ReplaySummary();
         exporters.Add(summary);
@@ -116,7 +134,7 @@ internal static class ReplayCommand
         finally
         {
             progress.Dispose();
-            flowLog?.Dispose();
+            (flowLogTop as IDisposable)?.Dispose();
         }
         stopwatch.Stop();
 
@@ -133,6 +151,11 @@ internal static class ReplayCommand
         foreach (var error in source.FileErrors) stderr.WriteLine("tripline replay: " + error.Message);
         if (stop.Reason is { } reason) stderr.WriteLine($"tripline replay: stopped ({reason}): everything read before the stop was judged and written; flows still open ended with end_reason shutdown");
         summaryOut.Write(summary.Render(source.Counters, pipeline.Table.Stats, stopwatch.Elapsed, options.Pcaps.Length));
+        if (flowLogTop is AggregatingFlowLog folding && folding.FlowsAggregated > 0)
+        {
+            summaryOut.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"  flow log  {flowLog!.RecordsWritten:N0} records written; {folding.FlowsAggregated:N0} flows folded into {folding.AggregatesWritten:N0} aggregate records (rate limit {folding.Budget!.RecordsPerSecond:N0}/s, burst {folding.Budget.Burst:N0}), {flowLog.Folded(FoldReason.Update):N0} updates left to their end records"));
+        }
         if (flowLog is { RecordsLost: > 0 })
         {
             stderr.WriteLine($"tripline replay: {flowLog.RecordsLost} flow-log records could not be written: {flowLog.LastError}");

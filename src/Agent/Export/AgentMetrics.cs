@@ -61,6 +61,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly Counter _lost;
     private readonly Counter _flowLogLost;
     private readonly Counter _flowLogWritten;
+    private readonly Counter _flowLogFolded;
     private readonly Gauge _tableFlows;
     private readonly Counter _evictions;
     private readonly Gauge _unprotected;
@@ -104,7 +105,10 @@ internal sealed class AgentMetrics : IFlowExporter
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
         _attributionHeld = factory.CreateGauge("tripline_attribution_held_events", "Flow events waiting for the pod holding their address to appear in the cluster state.");
         _attributionTimedOut = factory.CreateCounter("tripline_attribution_timeouts_total", "Flows judged after --attribution-wait with an address in a pod range that no known pod held.");
-        _flowLogLost = factory.CreateCounter("tripline_flow_log_lost_records_total", "Flow-log records that could not be written (disk full, read-only, closed pipe).");
+        _flowLogLost = factory.CreateCounter("tripline_flow_log_lost_records_total",
+            "Flow-log records that could not be written, by reason: write_failed (disk full, read-only, closed pipe), stop_deadline (offered after the stop deadline sealed the log).", ["reason"]);
+        _flowLogFolded = factory.CreateCounter("tripline_flow_log_folded_records_total",
+            "Flow-log records not written because their content went into another record, by reason: short (--flow-log-aggregate), rate_limit (the records-per-second budget was spent: the flow went into its source's aggregate), update (an update skipped under the budget; the end record carries its totals).", ["reason"]);
         _flowLogWritten = factory.CreateCounter("tripline_flow_log_records_total", "Flow-log records written.");
         _tableFlows = factory.CreateGauge("tripline_flow_table_flows", "Flows held in the flow table.");
         _evictions = factory.CreateCounter("tripline_flow_table_evictions_total", "Flows ended early because the flow table was full.");
@@ -186,14 +190,19 @@ internal sealed class AgentMetrics : IFlowExporter
             var sources = Volatile.Read(ref _sources);
             if (sources is null) return;
             CollectCapture(sources);
-            long lost = 0, written = 0;
+            long lost = 0, pastDeadline = 0, written = 0;
+            Span<long> folded = stackalloc long[FoldReasons.All.Length];
             foreach (var log in sources.FlowLogs)
             {
                 lost += Volatile.Read(ref log.RecordsLost);
+                pastDeadline += Volatile.Read(ref log.RecordsLostPastDeadline);
                 written += Volatile.Read(ref log.RecordsWritten);
+                foreach (var reason in FoldReasons.All) folded[(int)reason] += log.Folded(reason);
             }
-            _flowLogLost.IncTo(lost);
+            _flowLogLost.WithLabels("write_failed").IncTo(lost - pastDeadline);
+            _flowLogLost.WithLabels("stop_deadline").IncTo(pastDeadline);
             _flowLogWritten.IncTo(written);
+            foreach (var reason in FoldReasons.All) _flowLogFolded.WithLabels(FoldReasons.Name(reason)).IncTo(folded[(int)reason]);
             CollectCluster(sources);
         }
     }

@@ -17,10 +17,19 @@ internal sealed class ExportOptionSet
     private readonly Option<bool> _deniedOnly = EnvironmentDefaults.Flag("--flow-log-denied-only", "write only denied flows to the flow log");
     private readonly Option<string?> _events = EnvironmentDefaults.String("--flow-log-events", "which records to write: all, or start-end (no updates)", "all");
     private readonly Option<string?> _aggregate = EnvironmentDefaults.String("--flow-log-aggregate", "fold flows shorter than this interval into one aggregate record per peer pair and interval (e.g. 10s)");
+    private readonly Option<string?> _rateLimit = RateLimitOption();
+    private readonly Option<string?> _rateBurst = RateBurstOption();
+    private readonly Option<string?> _maxAge = EnvironmentDefaults.String("--flow-log-max-age", "delete rotated flow-log files older than this (e.g. 7d, 72h); none by default");
+
+    /// <summary>Shared with <c>replay</c>, where the default is no limit: a replay's file has no retention to protect.</summary>
+    public static Option<string?> RateLimitOption(string fallback = "500") => EnvironmentDefaults.String("--flow-log-rate-limit",
+        "flow-log records per second (packet time) before flows are folded into aggregates; denied flows and new peer pairs first; 0 for no limit", fallback);
+
+    public static Option<string?> RateBurstOption() => EnvironmentDefaults.String("--flow-log-rate-burst", "flow-log records the rate limit lets through at once", "2000");
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _maxSeries, _seriesTtl, _recentFlows, _maxSize, _maxFiles, _maxTotal, _compress, _deniedOnly, _events, _aggregate }) command.Options.Add(option);
+        foreach (var option in new Option[] { _maxSeries, _seriesTtl, _recentFlows, _maxSize, _maxFiles, _maxTotal, _compress, _deniedOnly, _events, _aggregate, _rateLimit, _rateBurst, _maxAge }) command.Options.Add(option);
     }
 
     /// <summary>Binds the parsed values; every bad value is a problem naming its option.</summary>
@@ -37,6 +46,8 @@ internal sealed class ExportOptionSet
         string events = parse.GetValue(_events) ?? "all";
         if (events is not ("all" or "start-end")) problems.Add($"--flow-log-events: '{events}' is not all or start-end");
         var aggregate = Duration(parse, _aggregate, problems);
+        var (rate, burst) = Rate(parse, _rateLimit, _rateBurst, problems);
+        var maxAge = Duration(parse, _maxAge, problems);
         return (
             new MetricsOptions { MaxSeries = maxSeries, SeriesTtl = ttl },
             recent,
@@ -49,7 +60,18 @@ internal sealed class ExportOptionSet
                 DeniedOnly = parse.GetValue(_deniedOnly),
                 StartsAndEndsOnly = events == "start-end",
                 Aggregate = aggregate,
+                RateLimit = rate,
+                RateBurst = burst,
+                MaxAge = maxAge,
             });
+    }
+
+    /// <summary>The rate limit and its burst: whole numbers, a rate of 0 for no limit.</summary>
+    public static (double Rate, int Burst) Rate(ParseResult parse, Option<string?> rate, Option<string?> burst, List<string> problems)
+    {
+        int limit = Integer(parse, rate, problems);
+        int size = Integer(parse, burst, problems);
+        return (limit, size);
     }
 
     private static int Integer(ParseResult parse, Option<string?> option, List<string> problems)

@@ -39,8 +39,19 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
     }
 
     public long RecordsWritten;
+    /// <summary>Records that could not be written, for any reason; <see cref="RecordsLostPastDeadline"/> is part of it.</summary>
     public long RecordsLost;
+    /// <summary>Records offered after the stop deadline sealed the log.</summary>
+    public long RecordsLostPastDeadline;
     public string? LastError;
+
+    /// <summary>Records not written because their content went into an aggregate or a later record, by <see cref="FoldReason"/>.</summary>
+    private readonly long[] _folded = new long[FoldReasons.All.Length];
+
+    public long Folded(FoldReason reason) => Volatile.Read(ref _folded[(int)reason]);
+
+    /// <summary>Counts records folded instead of written (the export thread counts, a scrape reads).</summary>
+    public void CountFolded(FoldReason reason, int records) => Interlocked.Add(ref _folded[(int)reason], records);
 
     public void Export(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
     {
@@ -50,6 +61,7 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
             if (_sealed)
             {
                 Interlocked.Increment(ref RecordsLost);
+                Interlocked.Increment(ref RecordsLostPastDeadline);
                 return;
             }
             FlowRecordWriter.Write(_json, in flowEvent, in judgement, context);
@@ -67,6 +79,7 @@ internal sealed class FlowLogExporter : IFlowExporter, IDisposable
             if (_sealed)
             {
                 Interlocked.Increment(ref RecordsLost);
+                Interlocked.Increment(ref RecordsLostPastDeadline);
                 return;
             }
             write(_json, state);

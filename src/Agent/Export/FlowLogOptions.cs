@@ -23,6 +23,20 @@ internal sealed record FlowLogOptions
     /// <summary>When set, flows that start and end within this interval are written as one <c>aggregate</c> record per peer pair.</summary>
     public TimeSpan? Aggregate { get; init; }
 
+    /// <summary>
+    /// Records per second the flow log may take, on average, on the events' clock; 0 for no limit. Past it, denied
+    /// flows and new peer pairs are written first and the rest folded into aggregates (<see cref="AggregatingFlowLog"/>).
+    /// 500/s is some 0.4 MB/s of JSON before compression: the default retention holds hours of it, and a log shipper
+    /// keeps up. GKE's NetworkPolicy logging caps at the same 500/s.
+    /// </summary>
+    public double RateLimit { get; init; } = 500;
+
+    /// <summary>Records the budget may spend at once after a quiet spell.</summary>
+    public int RateBurst { get; init; } = 2000;
+
+    /// <summary>When set, rotated files older than this are deleted, whatever their size and count.</summary>
+    public TimeSpan? MaxAge { get; init; }
+
     public FlowLogFilter Filter => new() { DeniedOnly = DeniedOnly, StartsAndEndsOnly = StartsAndEndsOnly };
 
     public IEnumerable<string> Validate()
@@ -30,6 +44,9 @@ internal sealed record FlowLogOptions
         if (MaxFileBytes < 4096) yield return "--flow-log-max-size: must be at least 4KiB";
         if (MaxFiles < 0) yield return "--flow-log-max-files: must not be negative";
         if (MaxTotalBytes < MaxFileBytes) yield return "--flow-log-max-total: must be at least --flow-log-max-size";
+        if (RateLimit < 0 || double.IsNaN(RateLimit) || RateLimit > 1_000_000) yield return "--flow-log-rate-limit: must be between 0 (no limit) and 1000000 records/s";
+        if (RateLimit > 0 && (RateBurst < 2 || RateBurst > 10_000_000)) yield return "--flow-log-rate-burst: must be between 2 and 10000000 records";
+        if (MaxAge is { } age && age < TimeSpan.FromMinutes(1)) yield return "--flow-log-max-age: must be at least 1m";
         if (Aggregate is { } interval && (interval < TimeSpan.FromSeconds(1) || interval > TimeSpan.FromHours(1))) yield return "--flow-log-aggregate: must be between 1s and 1h";
     }
 

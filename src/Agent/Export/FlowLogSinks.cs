@@ -36,6 +36,6 @@ internal static class FlowLogSinks
             return null;
         }
         var exporter = new FlowLogExporter(output, options.Filter);
-        return options.Aggregate is { } interval ? new AggregatingFlowLog(exporter, interval) : exporter;
+        return AggregatingFlowLog.Wrap(exporter, options);
     }
 }

@@ -88,7 +88,28 @@ internal sealed class ReplaySummary : IFlowExporter
             if (_deniedConnections.Count > Shown) text.AppendLine(inv, $"    ... and {_deniedConnections.Count - Shown:N0} more{(_deniedUnlisted > 0 ? $" ({_deniedUnlisted:N0} flows of connections past the first {MaxDeniedConnections:N0})" : "")}: query the flow log");
         }
         // The whole process, start-up and manifests included: a steady packet path adds nothing here.
-        text.AppendLine(inv, $"  memory    {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):F1} MiB allocated, GC collections gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}");
+        text.AppendLine(inv, $"  memory    {GC.GetTotalAllocatedBytes() / (1024.0 * 1024):F1} MiB allocated, GC collections gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}{(PeakResidentBytes() is { } peak ? $", peak resident {peak / (1024.0 * 1024):F0} MiB" : "")}");
         return text.ToString();
+    }
+
+    /// <summary>The process's peak resident set (VmHWM), where the kernel tells it: what a memory limit is measured against.</summary>
+    public static long? PeakResidentBytes()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith("VmHWM:", StringComparison.Ordinal)) continue;
+                var kib = line.AsSpan(6).Trim();
+                if (kib.EndsWith(" kB", StringComparison.Ordinal) && long.TryParse(kib[..^3].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long value)) return value * 1024;
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+        return null;
     }
 }

@@ -6,7 +6,8 @@ namespace Tripline.Export;
 /// <summary>
 /// The flow log as a set of files: <c>tripline-flows.log</c> is written until it would pass the size limit, then
 /// renamed <c>tripline-flows-&lt;UTC time&gt;.log</c> and gzipped in the background; the oldest rotated files are
-/// deleted past the count or total-size limit. Files are created 0640.
+/// deleted past the count or total-size limit, and past the age limit when one is set (checked at every rotation and at
+/// least once a minute, so a quiet node deletes old files too). Files are created 0640.
 /// <para>
 /// The active file is a <see cref="LineFile"/>: every write is one whole batch of lines straight to the file, so a
 /// crash can cut only the last line, which is trimmed when the file is opened again; a failed write is taken back to
@@ -17,6 +18,7 @@ namespace Tripline.Export;
 internal sealed class RotatingFileOutput : IFlowLogOutput
 {
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan AgeCheckInterval = TimeSpan.FromMinutes(1);
 
     private readonly string _directory;
     private readonly string _stem;
@@ -27,6 +29,7 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
     private LineFile? _file;
     private long _retryAt;
     private bool _failedBefore;
+    private DateTimeOffset _nextAgeCheck = DateTimeOffset.MinValue;
 
     /// <summary><paramref name="path"/> is the active file; rotated files go beside it.</summary>
     public RotatingFileOutput(string path, FlowLogOptions options, TimeProvider? time = null)
@@ -50,6 +53,7 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
 
     public void Write(ReadOnlySpan<byte> lines)
     {
+        CheckAge();
         var file = _file ?? Open();
         if (file.Length > 0 && file.Length + lines.Length > _options.MaxFileBytes)
         {
@@ -68,9 +72,32 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
         }
     }
 
-    /// <summary>Every write goes straight to the file; nothing is buffered here.</summary>
-    public void Flush()
+    /// <summary>Every write goes straight to the file; nothing is buffered here. The exporter flushes often, so the age limit is applied here too.</summary>
+    public void Flush() => CheckAge();
+
+    private void CheckAge()
     {
+        if (_options.MaxAge is null) return;
+        var now = _time.GetUtcNow();
+        if (now < _nextAgeCheck) return;
+        _nextAgeCheck = now + AgeCheckInterval;
+        ApplyRetention();
+    }
+
+    /// <summary>
+    /// When a rotated file was rotated, which is when its newest record was written: the UTC time in its name, or, for a
+    /// name without one, the time it was last written.
+    /// </summary>
+    internal DateTimeOffset RotatedAt(FileInfo file)
+    {
+        string name = file.Name;
+        int start = _stem.Length + 1;
+        if (name.Length >= start + 23 && DateTimeOffset.TryParseExact(name.AsSpan(start, 23), "yyyyMMdd'T'HHmmss.ffffff'Z'",
+            CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var stamp))
+        {
+            return stamp;
+        }
+        return file.LastWriteTimeUtc;
     }
 
     /// <summary>
@@ -179,7 +206,8 @@ internal sealed class RotatingFileOutput : IFlowLogOutput
                 var rotated = RotatedFiles().ToList();
                 // The active file counts at the size it may reach, so the total stays under the limit between rotations.
                 long total = rotated.Sum(f => f.Length) + _options.MaxFileBytes;
-                while (rotated.Count > 0 && (rotated.Count > _options.MaxFiles || total > _options.MaxTotalBytes))
+                var oldestKept = _options.MaxAge is { } maxAge ? _time.GetUtcNow() - maxAge : DateTimeOffset.MinValue;
+                while (rotated.Count > 0 && (rotated.Count > _options.MaxFiles || total > _options.MaxTotalBytes || RotatedAt(rotated[0]) < oldestKept))
                 {
                     var oldest = rotated[0];
                     rotated.RemoveAt(0);

@@ -149,4 +149,46 @@ public sealed class RotatingFileOutputTests : IDisposable
         foreach (string file in FlowLogReader.ListFiles(_dir)) FlowLogReader.ReadFile(file, l => seen.Add(Encoding.UTF8.GetString(l)));
         Assert.Equal(["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"], seen);
     }
+
+    [Fact]
+    public void Flush_MaxAge_DeletesRotatedFilesOlderThanTheAgeOnly()
+    {
+        var clock = new Tripline.Tests.Correlation.Kubernetes.ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
+        var options = new FlowLogOptions { MaxFileBytes = 4096, MaxFiles = 100, MaxTotalBytes = 1 << 30, Compress = false, MaxAge = TimeSpan.FromHours(24) };
+        var output = new RotatingFileOutput(Path.Combine(_dir, "tripline-flows.log"), options, clock);
+        // Rotations an hour apart for two days: 48 and more rotated files, far under the count and size limits.
+        for (int i = 0; i < 49 * 20; i++)
+        {
+            if (i % 20 == 0) clock.Advance(TimeSpan.FromHours(1));
+            output.Write(Line(i));
+        }
+        var rotated = output.RotatedFiles();
+        Assert.True(rotated.Count >= 24, $"{rotated.Count} rotated files");
+        Assert.All(rotated, f => Assert.True(output.RotatedAt(f) >= clock.GetUtcNow() - TimeSpan.FromHours(24), f.Name));
+
+        // A quiet node rotates nothing, yet its old files go: the exporter's flushes apply the age limit.
+        clock.Advance(TimeSpan.FromHours(12));
+        output.Flush();
+        var kept = output.RotatedFiles();
+        Assert.NotEmpty(kept);
+        Assert.True(kept.Count < rotated.Count);
+        Assert.All(kept, f => Assert.True(output.RotatedAt(f) >= clock.GetUtcNow() - TimeSpan.FromHours(24), f.Name));
+        Assert.Contains(rotated, f => !kept.Any(k => k.Name == f.Name) && output.RotatedAt(f) < clock.GetUtcNow() - TimeSpan.FromHours(24));
+        Assert.True(File.Exists(output.ActivePath));
+        output.Dispose();
+    }
+
+    [Fact]
+    public void Write_NoMaxAge_KeepsOldFiles()
+    {
+        var clock = new Tripline.Tests.Correlation.Kubernetes.ManualClock(new DateTimeOffset(2026, 11, 26, 0, 0, 0, TimeSpan.Zero));
+        var output = new RotatingFileOutput(Path.Combine(_dir, "tripline-flows.log"), new FlowLogOptions { MaxFileBytes = 4096, MaxTotalBytes = 1 << 30, Compress = false }, clock);
+        for (int i = 0; i < 100; i++) output.Write(Line(i));
+        int before = output.RotatedFiles().Count;
+        clock.Advance(TimeSpan.FromDays(365));
+        output.Flush();
+        output.Write(Line(100));
+        Assert.Equal(before, output.RotatedFiles().Count);
+        output.Dispose();
+    }
 }
