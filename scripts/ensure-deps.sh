@@ -15,6 +15,8 @@ if [ "${1:-test}" = test ]; then
   want prometheus     # promtool and a real Prometheus for the metrics tests
   want tcpdump        # reference captures in tests
   want python3        # socket peers inside the test namespaces
+  want nftables       # a CNI that enforces (or drops) in the enforcement end-to-end tests
+  want openssl        # certificates and a TLS client for the agent's HTTPS tests
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -18,6 +18,8 @@ internal enum CloseKind : byte
     ServerRst,
     /// <summary>Nothing listens: SYN, then RST-ACK.</summary>
     Refused,
+    /// <summary>No answer at all (a policy that drops, a network that loses): the SYN and two retransmissions, 1 s and 2 s apart.</summary>
+    Unanswered,
 }
 
 /// <summary>One conversation to write: who talks to whom, how, how many packets, from when.</summary>
@@ -43,6 +45,7 @@ internal struct FlowSpec
         FlowKind.Tcp => close switch
         {
             CloseKind.Refused => 2,
+            CloseKind.Unanswered => 3,
             CloseKind.ClientRst or CloseKind.ServerRst => 5,
             _ => 7,
         },
@@ -51,12 +54,13 @@ internal struct FlowSpec
     };
 
     /// <summary>Whether the packet count can be anything above the minimum (DNS is 2 or 4, a refused SYN 2, pings even).</summary>
-    public readonly bool IsAdjustable => Kind is FlowKind.Tcp or FlowKind.Udp && Close != CloseKind.Refused;
+    public readonly bool IsAdjustable => Kind is FlowKind.Tcp or FlowKind.Udp && Close is not (CloseKind.Refused or CloseKind.Unanswered);
 
     public static int Normalize(FlowKind kind, CloseKind close, int packets)
     {
         int count = Math.Max(packets, MinimumFor(kind, close));
         if (kind == FlowKind.Tcp && close == CloseKind.Refused) return 2;
+        if (kind == FlowKind.Tcp && close == CloseKind.Unanswered) return 3;
         if (kind == FlowKind.Dns) return count >= 4 ? 4 : 2;
         if (kind == FlowKind.Icmp) return count & ~1;
         return count;

@@ -172,6 +172,12 @@ internal sealed class TrafficGenerator
         uint elapsedMs = (uint)((now - s.StartNs) / 1_000_000);
         uint clientTs = f.ClientTsBase + elapsedMs;
         uint serverTs = f.ServerTsBase + elapsedMs;
+        if (s.Close == CloseKind.Unanswered)
+        {
+            // The same SYN again after Linux's retransmission timeouts (1 s, then doubled): nothing ever answers.
+            _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, 0, TcpFlags.Syn, 64240, TcpOptionSet.Syn, clientTs, 0, 0, null, f.ClientIpId++);
+            return 1_000_000_000L << k;
+        }
         if (k == 0)
         {
             _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, 0, TcpFlags.Syn, 64240, TcpOptionSet.Syn, clientTs, 0, 0, null, f.ClientIpId++);

@@ -18,7 +18,7 @@ internal sealed record PlannedConnection(int Line, string From, string To, strin
 ///     protocol: TCP                          # TCP (default), UDP or ICMP
 ///     count: 20                              # connections
 ///     packets: 12                            # per connection (default: --packets-per-flow)
-///     close: fin                             # fin, server-fin, rst, server-rst, refused
+///     close: fin                             # fin, server-fin, rst, server-rst, refused, unanswered (SYN thrice, no answer)
 ///     dns: true                              # look the Service up first (default for Services)
 ///     family: ipv4                           # ipv4 or ipv6
 /// </code>
@@ -160,7 +160,8 @@ internal static class FlowPlanner
                 case "rst": close = CloseKind.ClientRst; break;
                 case "server-rst": close = CloseKind.ServerRst; break;
                 case "refused": close = CloseKind.Refused; break;
-                default: errors.Add($"{where}: close must be fin, server-fin, rst, server-rst or refused (was {connection.Close})"); continue;
+                case "unanswered": close = CloseKind.Unanswered; break;
+                default: errors.Add($"{where}: close must be fin, server-fin, rst, server-rst, refused or unanswered (was {connection.Close})"); continue;
             }
             bool v6 = false;
             switch (connection.Family?.ToLowerInvariant())

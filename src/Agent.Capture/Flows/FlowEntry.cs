@@ -53,6 +53,8 @@ public enum FlowEvidence : byte
     ReachedPeer = 1 << 1,
     /// <summary>A record was written after the evidence settled (<see cref="FlowEntry.EvidenceSettled"/>).</summary>
     Reported = 1 << 2,
+    /// <summary>The unreachable said "port": the destination host itself answered that nothing listens there.</summary>
+    PortUnreachable = 1 << 3,
 }
 
 internal enum TcpCloseState : byte

@@ -311,7 +311,12 @@ public sealed class FlowTable
             if (!forward && !backward) continue;
             // Type 3 (ICMP) or 1 (ICMPv6): destination unreachable, the refusal a REJECT rule or a closed port sends.
             // Time exceeded and the others say nothing of policy; they are still the flow's, not new flows.
-            if (packet.IcmpType == (packet.Protocol == IpProtocol.Icmp ? 3 : 1)) entry.Evidence |= FlowEvidence.Unreachable;
+            bool v4 = packet.Protocol == IpProtocol.Icmp;
+            if (packet.IcmpType == (v4 ? 3 : 1))
+            {
+                entry.Evidence |= FlowEvidence.Unreachable;
+                if (packet.IcmpCode == (v4 ? 3 : 4)) entry.Evidence |= FlowEvidence.PortUnreachable;
+            }
             Stats.IcmpErrors++;
             return true;
         }

@@ -79,6 +79,9 @@ public sealed partial class LiveCaptureSource : IPacketSource
     /// </summary>
     public IReadOnlyList<InterfaceStatistics> InterfaceStatistics() => _statistics;
 
+    /// <summary>Every matching interface is its own vantage point (with the any device too: each packet names its interface).</summary>
+    public bool CapturesEachInterface => true;
+
     public string InterfaceName(int index) => _names.TryGetValue(index, out var name) ? name : "if" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public void Run(ChannelWriter<PacketBatch> output, PacketBatchPool pool, CancellationToken cancellationToken)

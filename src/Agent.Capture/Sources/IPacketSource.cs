@@ -17,6 +17,12 @@ public interface IPacketSource : IDisposable
     /// <summary>Null when capturing; otherwise what capture is waiting for (no interface matched, no permission, ...), for /readyz.</summary>
     string? NotReadyReason { get; }
 
+    /// <summary>
+    /// Whether each pod interface is captured on its own, so that a packet between two pods of the node is seen on
+    /// both veths (live capture); a capture file holds one vantage point.
+    /// </summary>
+    bool CapturesEachInterface { get; }
+
     /// <summary>Runs until the input ends or cancellation; completes no channel (the pipeline does).</summary>
     void Run(ChannelWriter<PacketBatch> output, PacketBatchPool pool, CancellationToken cancellationToken);
 }

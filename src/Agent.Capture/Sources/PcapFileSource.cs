@@ -27,6 +27,9 @@ public sealed class PcapFileSource : IPacketSource
     /// <summary>Files that ended with an error (after everything readable in them was delivered).</summary>
     public List<CaptureFileException> FileErrors { get; } = [];
 
+    /// <summary>A capture file holds one vantage point, even with several interfaces in a pcapng.</summary>
+    public bool CapturesEachInterface => false;
+
     public string InterfaceName(int index) => "pcap";
 
     public string? NotReadyReason => null;

@@ -16,16 +16,18 @@ internal static class ExplainCommand
     public static Command Create()
     {
         var manifests = EnvironmentDefaults.List("--manifests", "manifest files or directories (YAML/JSON, multi-document, kind: List)");
-        var from = new Option<string>("--from") { Description = "source: NAMESPACE/POD or an IP address", Required = true };
-        var to = new Option<string>("--to") { Description = "destination: NAMESPACE/POD or an IP address", Required = true };
-        var port = new Option<int>("--port") { Description = "destination port (0 for ICMP)", Required = true };
+        var from = new Option<string>("--from") { Description = "source: NAMESPACE/POD or an IP address (or --flow-id)" };
+        var to = new Option<string>("--to") { Description = "destination: NAMESPACE/POD or an IP address (or --flow-id)" };
+        var port = new Option<int>("--port") { Description = "destination port (0 for ICMP)" };
         var protocol = new Option<string>("--protocol") { Description = "TCP, UDP, SCTP or ICMP", DefaultValueFactory = _ => "TCP" };
+        var flowId = new Option<string>("--flow-id") { Description = "a recorded flow (its flow_id in --flow-log): its endpoints, port and protocol, and what the network did with it" };
+        var flowLog = EnvironmentDefaults.String("--flow-log", "with --flow-id: flow-log file or directory of rotated logs");
         var output = new Option<string>("--output") { Description = "text or json", DefaultValueFactory = _ => "text" };
         output.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("explain", "Explain whether the manifests' NetworkPolicies allow one flow, and why: which policies select each pod and which rule matched or why none did.")
         {
-            manifests, from, to, port, protocol, output,
+            manifests, from, to, port, protocol, output, flowId, flowLog,
         };
         command.SetAction(parse => Run(new ExplainOptions(
             parse.GetValue(manifests) ?? [],
@@ -33,17 +35,37 @@ internal static class ExplainCommand
             parse.GetValue(to) ?? "",
             parse.GetValue(port),
             parse.GetValue(protocol) ?? "TCP",
-            parse.GetValue(output) ?? "text")));
+            parse.GetValue(output) ?? "text")
+        {
+            FlowId = parse.GetValue(flowId) is { Length: > 0 } id ? id : null,
+            FlowLog = parse.GetValue(flowLog),
+        }));
         return command;
     }
 
-    internal sealed record ExplainOptions(string[] Manifests, string From, string To, int Port, string Protocol, string Output);
+    internal sealed record ExplainOptions(string[] Manifests, string From, string To, int Port, string Protocol, string Output)
+    {
+        public string? FlowId { get; init; }
+        public string? FlowLog { get; init; }
+    }
 
     internal static int Run(ExplainOptions options, TextWriter? stdout = null, TextWriter? stderr = null)
     {
         stdout ??= Console.Out;
         stderr ??= Console.Error;
         var problems = new List<string>();
+        RecordedFlow? recorded = null;
+        if (options.FlowId is not null)
+        {
+            if (RecordedFlow.Find(options.FlowLog, options.FlowId, problems) is not { } found) return Fail(stderr, problems);
+            recorded = found;
+            options = options with { From = found.Source, To = found.Destination, Port = found.Port, Protocol = found.Protocol };
+        }
+        else if (options.From.Length == 0 || options.To.Length == 0)
+        {
+            problems.Add("--from and --to (with --port) are required, or --flow-id with --flow-log");
+            return Fail(stderr, problems);
+        }
         if (options.Manifests.Length == 0) problems.Add("--manifests: at least one file or directory is required");
         foreach (string path in options.Manifests)
         {
@@ -82,6 +104,7 @@ internal static class ExplainCommand
 
         var engine = PolicyEngine.Compile(snapshot);
         var explanation = engine.Explain(in source, sourceIp, in destination, destinationIp, protocol <= PolicyProtocol.SCTP ? options.Port : 0, protocol);
+        if (recorded is not null && options.Output == "text") stdout.Write(recorded.Describe());
         stdout.Write(options.Output == "json" ? explanation.ToJson() + Environment.NewLine : explanation.ToText());
         return ExitCodes.Success;
     }

@@ -22,6 +22,7 @@ internal static class FlowsCommand
         var port = EnvironmentDefaults.String("--port", "flows with either end on this port");
         var protocol = EnvironmentDefaults.String("--protocol", "TCP, UDP, SCTP, ICMP or ICMPv6");
         var verdict = EnvironmentDefaults.String("--verdict", "allow or deny");
+        var enforcement = EnvironmentDefaults.String("--enforcement", "what the network did: not_enforced (denied, went through), enforced, dropped (allowed, lost), delivered or unknown");
         var policy = EnvironmentDefaults.String("--policy", "flows whose egress or ingress side lists this policy (ns/name, or name)");
         var since = EnvironmentDefaults.String("--since", "records at or after: a duration back from now (30m, 2h, 1d) or an RFC 3339 time");
         var until = EnvironmentDefaults.String("--until", "records at or before: an RFC 3339 time or a duration back from now");
@@ -34,7 +35,7 @@ internal static class FlowsCommand
 
         var command = new Command("flows", "Query flow logs (rotated and compressed files included) for incident response.")
         {
-            flowLog, ns, pod, workload, ip, port, protocol, verdict, policy, since, until, output, follow, agent, tokenFile, caFile, insecure,
+            flowLog, ns, pod, workload, ip, port, protocol, verdict, enforcement, policy, since, until, output, follow, agent, tokenFile, caFile, insecure,
         };
         command.SetAction((parse, cancellationToken) => Task.FromResult(RunUntilStopped(new FlowsOptions(
             parse.GetValue(flowLog),
@@ -47,6 +48,7 @@ internal static class FlowsCommand
                 Port = parse.GetValue(port),
                 Protocol = parse.GetValue(protocol),
                 Verdict = parse.GetValue(verdict),
+                Enforcement = parse.GetValue(enforcement),
                 Policy = parse.GetValue(policy),
                 Since = parse.GetValue(since),
                 Until = parse.GetValue(until),
@@ -233,7 +235,7 @@ internal static class FlowsCommand
             }
             if (!_headerWritten)
             {
-                Write(Row("TIME", "EVENT", "VERDICT", "PROTO", "SOURCE", "DESTINATION", "POLICIES"));
+                Write(Row("TIME", "EVENT", "VERDICT", "ENFORCEMENT", "PROTO", "SOURCE", "DESTINATION", "POLICIES"));
                 _headerWritten = true;
             }
             var reader = new Utf8JsonReader(line);
@@ -243,7 +245,7 @@ internal static class FlowsCommand
             string evt = Text(root, "event");
             if (evt == "aggregate" && root.TryGetProperty("flows", out var flows)) evt = $"agg×{flows.GetInt64()}";
             else if (evt == "end" && root.TryGetProperty("end_reason", out var reason)) evt = "end/" + reason.GetString();
-            Write(Row(time, evt, Text(root, "verdict"), Text(root, "protocol"), Endpoint(root, "src"), Endpoint(root, "dst"), Policies(root)));
+            Write(Row(time, evt, Text(root, "verdict"), Text(root, "enforcement"), Text(root, "protocol"), Endpoint(root, "src"), Endpoint(root, "dst"), Policies(root)));
         }
 
         public void Finish()
@@ -253,8 +255,8 @@ internal static class FlowsCommand
 
         private void Write(string text) => output.Write(Encoding.UTF8.GetBytes(text));
 
-        private static string Row(string time, string evt, string verdict, string protocol, string src, string dst, string policies) =>
-            $"{time,-27}  {evt,-9}  {verdict,-7}  {protocol,-6}  {src,-40}  {dst,-40}  {policies}\n";
+        private static string Row(string time, string evt, string verdict, string enforcement, string protocol, string src, string dst, string policies) =>
+            $"{time,-27}  {evt,-9}  {verdict,-7}  {enforcement,-12}  {protocol,-6}  {src,-40}  {dst,-40}  {policies}\n";
 
         private static string Text(JsonElement root, string name) =>
             root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";

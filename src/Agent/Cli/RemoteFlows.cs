@@ -93,6 +93,7 @@ internal static class RemoteFlows
         Add("port", filter.Port);
         Add("protocol", filter.Protocol);
         Add("verdict", filter.Verdict);
+        Add("enforcement", filter.Enforcement);
         Add("policy", filter.Policy);
         Add("since", filter.Since);
         Add("until", filter.Until);

@@ -56,6 +56,8 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly TimeProvider _time;
     private readonly BoundedCounter _flows;
     private readonly BoundedCounter _denied;
+    private readonly BoundedCounter _enforcement;
+    private readonly BoundedCounter _notEnforced;
     private readonly Counter _packets;
     private readonly Counter _bytes;
     private readonly Counter _lost;
@@ -100,6 +102,14 @@ internal sealed class AgentMetrics : IFlowExporter
             factory.CreateCounter("tripline_denied_flows_total", "Denied flows by the side that denies them, counted by the node of that side's pod; policy lists the isolating policies.",
                 ["direction", "namespace", "workload", "policy"]),
             [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
+        _enforcement = new BoundedCounter(
+            factory.CreateCounter("tripline_enforcement_flows_total", "Flows by what the network did with their verdict (enforced, not_enforced, dropped, delivered, unknown), counted once per flow when the packets settle it (or at its end), by the node owning its source pod.",
+                ["enforcement", "src_namespace", "dst_namespace", "protocol"]),
+            [false, true, true, false], _options.MaxSeries, _options.SeriesTtl, _time);
+        _notEnforced = new BoundedCounter(
+            factory.CreateCounter("tripline_not_enforced_flows_total", "Denied flows that went through (answered, or reached the destination's interface), by the side that denies them, counted by the node of that side's pod.",
+                ["direction", "namespace", "workload", "policy"]),
+            [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _packets = factory.CreateCounter("tripline_packets_total", "Packets captured, by interface.", ["interface"]);
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
@@ -135,6 +145,9 @@ internal sealed class AgentMetrics : IFlowExporter
 
     public void Export(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
     {
+        // Enforcement is counted once per flow: on the first record whose evidence is settled, or at its end.
+        bool reported = (flowEvent.Flow.Evidence & FlowEvidence.Reported) != 0;
+        if (!reported && (flowEvent.Flow.EvidenceSettled || flowEvent.Kind == FlowEventKind.End)) CountEnforcement(in flowEvent, in judgement, context);
         if (flowEvent.Kind != FlowEventKind.Start) return;
         var source = judgement.Source;
         var destination = judgement.Destination;
@@ -155,6 +168,29 @@ internal sealed class AgentMetrics : IFlowExporter
         if (verdict.Ingress is { Allowed: false } ingress && destinationPod && IsLocal(destination.Pod!))
         {
             _denied.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
+        }
+    }
+
+    private void CountEnforcement(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
+    {
+        var enforcement = EnforcementJudge.Judge(in flowEvent, in judgement, context);
+        var source = judgement.Source;
+        var destination = judgement.Destination;
+        bool sourcePod = source.Kind == EndpointKind.Pod;
+        bool destinationPod = destination.Kind == EndpointKind.Pod;
+        if (sourcePod ? IsLocal(source.Pod!) : !destinationPod || IsLocal(destination.Pod!))
+        {
+            _enforcement.Inc([EnforcementJudge.Name(enforcement), NamespaceLabel(in source), NamespaceLabel(in destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
+        }
+        if (enforcement != Enforcement.NotEnforced) return;
+        var verdict = judgement.Verdict;
+        if (verdict.Egress is { Allowed: false } egress && sourcePod && IsLocal(source.Pod!))
+        {
+            _notEnforced.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
+        }
+        if (verdict.Ingress is { Allowed: false } ingress && destinationPod && IsLocal(destination.Pod!))
+        {
+            _notEnforced.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
         }
     }
 
@@ -186,7 +222,7 @@ internal sealed class AgentMetrics : IFlowExporter
     {
         lock (_collectLock)
         {
-            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded));
+            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded));
             var sources = Volatile.Read(ref _sources);
             if (sources is null) return;
             CollectCapture(sources);
@@ -274,6 +310,8 @@ internal sealed class AgentMetrics : IFlowExporter
         UpdateLiveNames(model.Snapshot);
         _flows.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
         _denied.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
+        _enforcement.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
+        _notEnforced.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
     }
 
     private bool IsLiveNamespace(string label) => label is External or NodeEndpoint or BoundedCounter.Other || _liveNamespaces.Contains(label);

@@ -18,6 +18,8 @@ internal sealed record FlowFilterOptions
     public string? Port { get; init; }
     public string? Protocol { get; init; }
     public string? Verdict { get; init; }
+    /// <summary>What the network did with the verdict: enforced, not_enforced, dropped, delivered or unknown.</summary>
+    public string? Enforcement { get; init; }
     /// <summary>ns/name, or a name in any namespace.</summary>
     public string? Policy { get; init; }
     /// <summary>A duration back from now (30m, 2h, 1d, 90s) or an RFC 3339 time.</summary>
@@ -50,6 +52,7 @@ internal sealed class FlowFilter
     private readonly int _port = -1;
     private readonly string? _protocol;
     private readonly byte[]? _verdict;
+    private readonly byte[]? _enforcement;
     private readonly byte[]? _policy;
     private readonly bool _policyNameOnly;
     private readonly DateTimeOffset? _since;
@@ -107,6 +110,12 @@ internal sealed class FlowFilter
             string v = o.Verdict.ToLowerInvariant();
             if (v is "allow" or "deny") _verdict = Encoding.UTF8.GetBytes(v);
             else problems.Add($"--verdict: '{o.Verdict}' is not allow or deny");
+        }
+        if (!string.IsNullOrEmpty(o.Enforcement))
+        {
+            string e = o.Enforcement.ToLowerInvariant();
+            if (EnforcementJudge.TryParse(e, out _)) _enforcement = Encoding.UTF8.GetBytes(e);
+            else problems.Add($"--enforcement: '{o.Enforcement}' is not {string.Join(", ", EnforcementJudge.Names)}");
         }
         if (!string.IsNullOrEmpty(o.Policy))
         {
@@ -204,6 +213,7 @@ internal sealed class FlowFilter
                 if (reader.ValueTextEquals("time"u8)) { reader.Read(); fields.Time = Value(ref reader); }
                 else if (reader.ValueTextEquals("protocol"u8)) { reader.Read(); fields.Protocol = Value(ref reader); }
                 else if (reader.ValueTextEquals("verdict"u8)) { reader.Read(); fields.Verdict = Value(ref reader); }
+                else if (reader.ValueTextEquals("enforcement"u8)) { reader.Read(); fields.Enforcement = Value(ref reader); }
                 else if (reader.ValueTextEquals("src"u8)) { reader.Read(); ReadEndpoint(ref reader, ref fields); }
                 else if (reader.ValueTextEquals("dst"u8)) { reader.Read(); ReadEndpoint(ref reader, ref fields); }
                 else if (reader.ValueTextEquals("egress"u8) || reader.ValueTextEquals("ingress"u8)) { reader.Read(); ReadSide(ref reader, ref fields); }
@@ -228,6 +238,7 @@ internal sealed class FlowFilter
         public ReadOnlySpan<byte> Time;
         public ReadOnlySpan<byte> Protocol;
         public ReadOnlySpan<byte> Verdict;
+        public ReadOnlySpan<byte> Enforcement;
         public bool NamespaceMatched;
         public bool PodMatched;
         public bool WorkloadMatched;
@@ -338,6 +349,7 @@ internal sealed class FlowFilter
             && (_port < 0 || f.PortMatched)
             && (_protocol is null || Encoding.ASCII.GetString(f.Protocol) == _protocol)
             && (_verdict is null || f.Verdict.SequenceEqual(_verdict))
+            && (_enforcement is null || f.Enforcement.SequenceEqual(_enforcement))
             && (_policy is null || f.PolicyMatched)
             && InTimeRange(f.Time);
         return ok ? FilterResult.Match : FilterResult.NoMatch;

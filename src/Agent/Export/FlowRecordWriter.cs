@@ -37,6 +37,8 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText Initiator = JsonEncodedText.Encode("initiator");
     private static readonly JsonEncodedText VerdictName = JsonEncodedText.Encode("verdict");
     private static readonly JsonEncodedText VerdictNote = JsonEncodedText.Encode("verdict_note");
+    private static readonly JsonEncodedText EnforcementName = JsonEncodedText.Encode("enforcement");
+    private static readonly JsonEncodedText[] EnforcementNames = [.. EnforcementJudge.Names.Select(n => JsonEncodedText.Encode(n))];
     public static readonly JsonEncodedText Egress = JsonEncodedText.Encode("egress");
     public static readonly JsonEncodedText Ingress = JsonEncodedText.Encode("ingress");
     private static readonly JsonEncodedText Isolated = JsonEncodedText.Encode("isolated");
@@ -122,6 +124,7 @@ internal static class FlowRecordWriter
         WriteSide(w, Egress, j.Verdict.Egress);
         WriteSide(w, Ingress, j.Verdict.Ingress);
         if (j.Verdict.Note is { } note) w.WriteString(VerdictNote, note);
+        w.WriteString(EnforcementName, EnforcementNames[(int)EnforcementJudge.Judge(in e, in j, context)]);
         if (!context.ClusterSynced) w.WriteBoolean(ClusterSynced, false);
 
         w.WriteStartObject(Packets);

@@ -14,8 +14,11 @@ internal interface IFlowExporter
 }
 
 /// <summary>What a record needs besides the flow and its judgement.</summary>
-internal sealed class FlowContext(string node, Func<int, string> interfaceName, bool clusterSynced)
+internal sealed class FlowContext(string node, Func<int, string> interfaceName, bool clusterSynced, bool capturesEachInterface = false)
 {
+    /// <summary>Each pod veth is captured apart: a packet between two pods of this node shows whether it reached the second.</summary>
+    public bool CapturesEachInterface { get; } = capturesEachInterface;
+
     private readonly Dictionary<int, (string Name, System.Text.Json.JsonEncodedText Encoded)> _interfaces = [];
 
     public string Node { get; } = node;

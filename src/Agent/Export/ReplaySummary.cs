@@ -15,7 +15,8 @@ internal sealed class ReplaySummary : IFlowExporter
     /// <summary>Distinct denied connections remembered; past it, flows of pairs not yet seen are only counted.</summary>
     private const int MaxDeniedConnections = 10_000;
     private readonly Dictionary<string, long> _deniedPairs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _deniedConnections = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long[]> _deniedConnections = new(StringComparer.Ordinal);
+    private readonly long[] _enforcement = new long[EnforcementJudge.Names.Length];
     private long _deniedUnlisted;
 
     public long Flows { get; private set; }
@@ -26,6 +27,8 @@ internal sealed class ReplaySummary : IFlowExporter
     {
         if (flowEvent.Kind != FlowEventKind.End) return;
         Flows++;
+        var enforcement = EnforcementJudge.Judge(in flowEvent, in judgement, context);
+        _enforcement[(int)enforcement]++;
         if (judgement.Verdict.Allowed)
         {
             Allowed++;
@@ -41,9 +44,18 @@ internal sealed class ReplaySummary : IFlowExporter
         if (judgement.Verdict.Egress is { Allowed: false } egress) why.Add("egress isolated by " + string.Join(", ", egress.Policies));
         if (judgement.Verdict.Ingress is { Allowed: false } ingress) why.Add("ingress isolated by " + string.Join(", ", ingress.Policies));
         string connection = $"{Describe(judgement.Source, false)} ({f.Source}) -> {Describe(judgement.Destination, false)} ({f.Destination}) {IpProtocol.Name(f.Protocol)}{port}: {string.Join("; ", why)}";
-        if (_deniedConnections.TryGetValue(connection, out long seen)) _deniedConnections[connection] = seen + 1;
-        else if (_deniedConnections.Count < MaxDeniedConnections) _deniedConnections[connection] = 1;
-        else _deniedUnlisted++;
+        // Per connection: its flows (first), then its flows by enforcement.
+        if (!_deniedConnections.TryGetValue(connection, out long[]? seen) && _deniedConnections.Count < MaxDeniedConnections)
+        {
+            _deniedConnections[connection] = seen = new long[1 + EnforcementJudge.Names.Length];
+        }
+        if (seen is null)
+        {
+            _deniedUnlisted++;
+            return;
+        }
+        seen[0]++;
+        seen[1 + (int)enforcement]++;
     }
 
     private static string Describe(in ResolvedEndpoint endpoint, bool namespaceOnly) => endpoint.Kind switch
@@ -73,6 +85,9 @@ internal sealed class ReplaySummary : IFlowExporter
             text.AppendLine(inv, $"            malformed: {status.Reason()} {count:N0}");
         }
         text.AppendLine(inv, $"  flows     {Flows,12:N0} ({Allowed:N0} allowed, {Denied:N0} denied{(table.Evictions > 0 ? $", {table.Evictions:N0} evicted when the table was full" : "")})");
+        // What the network did with the verdicts: the violations first.
+        text.AppendLine(inv, $"  enforcement {_enforcement[(int)Enforcement.NotEnforced]:N0} not_enforced (denied, went through), {_enforcement[(int)Enforcement.Enforced]:N0} enforced, "
+            + $"{_enforcement[(int)Enforcement.Dropped]:N0} dropped (allowed, lost), {_enforcement[(int)Enforcement.Delivered]:N0} delivered, {_enforcement[(int)Enforcement.Unknown]:N0} unknown");
         if (_deniedPairs.Count > 0)
         {
             text.AppendLine("  top denied namespace pairs:");
@@ -81,9 +96,11 @@ internal sealed class ReplaySummary : IFlowExporter
                 text.AppendLine(inv, $"    {count,8:N0}  {pair}");
             }
             text.AppendLine(inv, $"  denied connections ({_deniedConnections.Count:N0}{(_deniedUnlisted > 0 ? "+" : "")} distinct; flows, most first):");
-            foreach (var (connection, flows) in _deniedConnections.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal).Take(Shown))
+            foreach (var (connection, counts) in _deniedConnections.OrderByDescending(c => c.Value[0]).ThenBy(c => c.Key, StringComparer.Ordinal).Take(Shown))
             {
-                text.AppendLine(inv, $"    {flows,8:N0}  {connection}");
+                var fates = Enumerable.Range(0, EnforcementJudge.Names.Length).Where(i => counts[1 + i] > 0)
+                    .OrderByDescending(i => (Enforcement)i == Enforcement.NotEnforced).Select(i => $"{counts[1 + i]:N0} {EnforcementJudge.Names[i]}");
+                text.AppendLine(inv, $"    {counts[0],8:N0}  {connection} [{string.Join(", ", fates)}]");
             }
             if (_deniedConnections.Count > Shown) text.AppendLine(inv, $"    ... and {_deniedConnections.Count - Shown:N0} more{(_deniedUnlisted > 0 ? $" ({_deniedUnlisted:N0} flows of connections past the first {MaxDeniedConnections:N0})" : "")}: query the flow log");
         }

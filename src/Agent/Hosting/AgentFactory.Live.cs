@@ -51,6 +51,8 @@ internal sealed class LiveCapturePacketSource(LiveCaptureSource inner) : IPacket
 
     public string InterfaceName(int index) => Inner.InterfaceName(index);
 
+    public bool CapturesEachInterface => Inner.CapturesEachInterface;
+
     public void Run(ChannelWriter<PacketBatch> output, PacketBatchPool pool, CancellationToken cancellationToken) => Inner.Run(output, pool, cancellationToken);
 
     public IReadOnlyList<InterfaceCaptureStatistics> InterfaceStatistics()

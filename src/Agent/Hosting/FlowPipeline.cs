@@ -60,7 +60,7 @@ internal sealed class FlowPipeline : IFlowEventSink, IReleasedFlowSink
         _source = source;
         _cluster = cluster;
         _exporters = exporters;
-        _context = new FlowContext(node, source.InterfaceName, cluster.Current.IsSynced);
+        _context = new FlowContext(node, source.InterfaceName, cluster.Current.IsSynced, source.CapturesEachInterface);
         _channel = Channel.CreateBounded<PacketBatch>(new BoundedChannelOptions(ChannelCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,

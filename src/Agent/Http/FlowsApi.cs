@@ -10,7 +10,7 @@ namespace Tripline.Http;
 
 /// <summary>
 /// <c>GET /api/v1/flows</c>: recent flows from the in-memory ring as JSON lines, filtered like <c>tripline flows</c>
-/// (namespace, pod, workload, ip, port, protocol, verdict, policy, since, until; limit, default 1000).
+/// (namespace, pod, workload, ip, port, protocol, verdict, enforcement, policy, since, until; limit, default 1000).
 /// <c>follow=true</c> then keeps the response open and streams each new matching record as it arrives; a follower
 /// that falls behind the ring gets a <c>{"event":"lost","records":n}</c> line instead of what it missed.
 /// </summary>
@@ -37,6 +37,7 @@ internal static class FlowsApi
             Port = query["port"],
             Protocol = query["protocol"],
             Verdict = query["verdict"],
+            Enforcement = query["enforcement"],
             Policy = query["policy"],
             Since = query["since"],
             Until = query["until"],

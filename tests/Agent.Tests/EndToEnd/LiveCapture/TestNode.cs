@@ -159,10 +159,15 @@ internal sealed class TestNode : IDisposable
 
     public static void Ip(string arguments) => Run("ip", arguments);
 
-    public static string Run(string file, string arguments)
+    public static string Run(string file, string arguments, string? stdin = null)
     {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null })
             ?? throw new InvalidOperationException($"cannot start {file}");
+        if (stdin is not null)
+        {
+            process.StandardInput.Write(stdin);
+            process.StandardInput.Close();
+        }
         string output = process.StandardOutput.ReadToEnd();
         string error = process.StandardError.ReadToEnd();
         if (!process.WaitForExit(30_000)) throw new TimeoutException($"{file} {arguments}: still running after 30 s");

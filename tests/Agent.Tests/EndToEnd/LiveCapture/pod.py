@@ -135,6 +135,21 @@ def udp_stream(host, port, sport):
         except OSError: pass
         time.sleep(0.02)
 
+def try_connect(host, port, timeout):
+    # A connection a policy may stop: connected, refused, or no answer within the timeout (the kernel retries the SYN).
+    try:
+        socket.create_connection((host, port), timeout=timeout).close(); print("connected", flush=True)
+    except ConnectionRefusedError:
+        print("refused", flush=True)
+    except OSError:
+        print("timeout", flush=True)
+
+def udp_send(host, port, count, sport):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", sport))
+    for _ in range(count):
+        s.sendto(b"q" * 30, (host, port)); time.sleep(0.05)
+    print("sent", flush=True)
+
 role = sys.argv[1]; a = sys.argv[2:]
 if role == "tcp-server": tcp_server(int(a[0]))
 elif role == "tcp-client": tcp_client(a[0], int(a[1]), int(a[2]), False)
@@ -147,4 +162,6 @@ elif role == "udp-burst": udp_burst(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-server": udp_server(int(a[0]))
 elif role == "udp-client": udp_client(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-stream": udp_stream(a[0], int(a[1]), int(a[2]))
+elif role == "try-connect": try_connect(a[0], int(a[1]), float(a[2]))
+elif role == "udp-send": udp_send(a[0], int(a[1]), int(a[2]), int(a[3]))
 else: raise SystemExit("unknown role " + role)
