@@ -5,7 +5,8 @@ using Tripline.Correlation.Policy;
 namespace Tripline.Correlation.Cluster;
 
 /// <summary>The judgement of one flow: who the two ends are and what the policies say.</summary>
-public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEndpoint Destination, Verdict Verdict, int BackendCount);
+/// <param name="Staged">The verdict with the staged change applied (<c>tripline run --staged</c>); null without one.</param>
+public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEndpoint Destination, Verdict Verdict, int BackendCount, Verdict? Staged = null);
 
 /// <summary>
 /// One snapshot with everything derived from it: the endpoint index and the compiled policies. Built off the
@@ -77,8 +78,15 @@ public sealed class ClusterModel
     }
 
     /// <param name="previous">The model being replaced: verdicts that the change does not touch are carried over.</param>
-    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null) =>
-        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced);
+    /// <param name="staged">A change to judge every flow against as well (staged policies): the cluster with it applied.</param>
+    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null, ClusterSnapshot? staged = null) =>
+        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced)
+        {
+            StagedEngine = staged is null ? null : PolicyEngine.Compile(staged, previous?.StagedEngine),
+        };
+
+    /// <summary>The engine of the cluster with the staged change applied; null when nothing is staged.</summary>
+    public PolicyEngine? StagedEngine { get; private init; }
 
     public static readonly ClusterModel Empty = new(ClusterSnapshot.Empty, EndpointIndex.Build(ClusterSnapshot.Empty), PolicyEngine.Compile(ClusterSnapshot.Empty), synced: false);
 
@@ -94,14 +102,28 @@ public sealed class ClusterModel
     {
         var source = Index.Resolve(sourceIp, timeNs);
         var destination = Index.Resolve(destinationIp, timeNs);
-        if (destination.Kind != EndpointKind.Service)
-        {
-            return new FlowJudgement(source, destination, Engine.Evaluate(in source, sourceIp, in destination, destinationIp, port, protocol), 0);
-        }
-        return JudgeService(source, sourceIp, destination, destinationIp, port, protocol);
+        var judgement = JudgeWith(Engine, source, sourceIp, destination, destinationIp, port, protocol);
+        // Staged: the same ends judged by the changed cluster's policies (per flow event, never per packet).
+        return StagedEngine is { } staged ? judgement with { Staged = JudgeWith(staged, source, sourceIp, destination, destinationIp, port, protocol).Verdict } : judgement;
     }
 
-    private FlowJudgement JudgeService(ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint service, IpKey serviceIp, int port, PolicyProtocol protocol)
+    /// <summary>
+    /// Judges ends already resolved (a recorded flow's, as <c>whatif</c> reads them): a Service destination by its
+    /// backends in this model's cluster, as <see cref="Judge"/> does.
+    /// </summary>
+    public FlowJudgement JudgeResolved(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol) =>
+        JudgeWith(Engine, source, sourceIp, destination, destinationIp, port, protocol);
+
+    private FlowJudgement JudgeWith(PolicyEngine engine, ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
+    {
+        if (destination.Kind != EndpointKind.Service)
+        {
+            return new FlowJudgement(source, destination, engine.Evaluate(in source, sourceIp, in destination, destinationIp, port, protocol), 0);
+        }
+        return JudgeService(engine, source, sourceIp, destination, destinationIp, port, protocol);
+    }
+
+    private FlowJudgement JudgeService(PolicyEngine engine, ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint service, IpKey serviceIp, int port, PolicyProtocol protocol)
     {
         // Policies apply after the ClusterIP is translated: the flow is allowed if some backend would accept it
         // on its target port, and denied only when every backend denies it.
@@ -115,7 +137,7 @@ public sealed class ClusterModel
         if (servicePort is null || !_backends.TryGetValue(info.Key, out var backends) || backends.Length == 0)
         {
             var external = ResolvedEndpoint.External;
-            var verdict = Engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
+            var verdict = engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
             string why = servicePort is null ? $"service {info.Key} declares no {protocolName} port {port}" : $"service {info.Key} has no ready backends";
             return new FlowJudgement(source, service, verdict with { Note = why + "; judged against the ClusterIP alone" }, 0);
         }
@@ -129,7 +151,7 @@ public sealed class ClusterModel
             int targetPort = TargetPort(servicePort, backend);
             if (targetPort <= 0) continue;
             var pod = new ResolvedEndpoint(EndpointKind.Pod, pod: backend.Pod);
-            var verdict = Engine.Evaluate(in source, sourceIp, in pod, backend.Ip, targetPort, protocol);
+            var verdict = engine.Evaluate(in source, sourceIp, in pod, backend.Ip, targetPort, protocol);
             judged++;
             if (verdict.Allowed) { firstAllowed ??= verdict; break; }
             firstDenied ??= verdict;
@@ -145,7 +167,7 @@ public sealed class ClusterModel
         if (firstDenied is null)
         {
             var external = ResolvedEndpoint.External;
-            var verdict = Engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
+            var verdict = engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
             return new FlowJudgement(source, service, verdict with { Note = $"service {info.Key} port {port} maps to no backend port; judged against the ClusterIP alone" }, backends.Length);
         }
         return new FlowJudgement(source, service, firstDenied with

@@ -47,7 +47,11 @@ public static partial class ManifestLoader
         return files;
     }
 
-    public static ManifestLoadResult Load(IEnumerable<string> paths, long version = 1)
+    /// <param name="declaredOnly">
+    /// Keep only what the files declare: no Namespace is made up for objects that live in an undeclared one (a change
+    /// applied to a cluster must not reset the labels of a namespace it merely mentions).
+    /// </param>
+    public static ManifestLoadResult Load(IEnumerable<string> paths, long version = 1, bool declaredOnly = false)
     {
         var errors = new List<ManifestError>();
         var files = ExpandPaths(paths, errors);
@@ -74,7 +78,7 @@ public static partial class ManifestLoader
                 errors.Add(new ManifestError(file, 0, null, e.Message));
             }
         }
-        return new ManifestLoadResult(builder.Build(version), errors, builder.Ignored, files.Count);
+        return new ManifestLoadResult(builder.Build(version, declaredOnly), errors, builder.Ignored, files.Count);
     }
 
     private static Stream OpenFile(string file)
@@ -326,10 +330,10 @@ public static partial class ManifestLoader
 
         public void Ignore(string kind) => Ignored[kind] = Ignored.GetValueOrDefault(kind) + 1;
 
-        public ClusterSnapshot Build(long version)
+        public ClusterSnapshot Build(long version, bool declaredOnly = false)
         {
             // Namespaces that objects live in but no manifest declares still exist for selectors.
-            foreach (string name in _pods.Values.Select(p => p.Namespace).Concat(_policies.Values.Select(p => p.Metadata.NamespaceProperty)).Distinct())
+            foreach (string name in declaredOnly ? [] : _pods.Values.Select(p => p.Namespace).Concat(_policies.Values.Select(p => p.Metadata.NamespaceProperty)).Distinct())
             {
                 if (!_namespaces.ContainsKey(name))
                 {

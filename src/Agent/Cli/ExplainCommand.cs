@@ -22,12 +22,14 @@ internal static class ExplainCommand
         var protocol = new Option<string>("--protocol") { Description = "TCP, UDP, SCTP or ICMP", DefaultValueFactory = _ => "TCP" };
         var flowId = new Option<string>("--flow-id") { Description = "a recorded flow (its flow_id in --flow-log): its endpoints, port and protocol, and what the network did with it" };
         var flowLog = EnvironmentDefaults.String("--flow-log", "with --flow-id: flow-log file or directory of rotated logs");
+        var apply = EnvironmentDefaults.List("--apply", "explain under a change: documents applied as kubectl apply -f would");
+        var delete = EnvironmentDefaults.List("--delete", "explain under a change: policies removed (KIND/NAMESPACE/NAME)");
         var output = new Option<string>("--output") { Description = "text or json", DefaultValueFactory = _ => "text" };
         output.AcceptOnlyFromAmong("text", "json");
 
         var command = new Command("explain", "Explain whether the manifests' NetworkPolicies allow one flow, and why: which policies select each pod and which rule matched or why none did.")
         {
-            manifests, from, to, port, protocol, output, flowId, flowLog,
+            manifests, from, to, port, protocol, output, flowId, flowLog, apply, delete,
         };
         command.SetAction(parse => Run(new ExplainOptions(
             parse.GetValue(manifests) ?? [],
@@ -39,6 +41,8 @@ internal static class ExplainCommand
         {
             FlowId = parse.GetValue(flowId) is { Length: > 0 } id ? id : null,
             FlowLog = parse.GetValue(flowLog),
+            Apply = parse.GetValue(apply) ?? [],
+            Delete = parse.GetValue(delete) ?? [],
         }));
         return command;
     }
@@ -47,6 +51,8 @@ internal static class ExplainCommand
     {
         public string? FlowId { get; init; }
         public string? FlowLog { get; init; }
+        public IReadOnlyList<string> Apply { get; init; } = [];
+        public IReadOnlyList<string> Delete { get; init; } = [];
     }
 
     internal static int Run(ExplainOptions options, TextWriter? stdout = null, TextWriter? stderr = null)
@@ -88,6 +94,21 @@ internal static class ExplainCommand
         }
 
         var snapshot = loaded.Snapshot;
+        if (options.Apply.Count > 0 || options.Delete.Count > 0)
+        {
+            // Under a change, as whatif judges it: the same way of building the changed cluster.
+            var applied = ManifestLoader.Load(options.Apply, declaredOnly: true);
+            problems.AddRange(applied.Errors.Select(e => "--apply: " + e));
+            var deletions = new List<ObjectRef>();
+            foreach (string text in options.Delete)
+            {
+                if (ObjectRef.TryParse(text, out var reference, out string problem)) deletions.Add(reference);
+                else problems.Add("--delete: " + problem);
+            }
+            if (problems.Count > 0) return Fail(stderr, problems);
+            snapshot = ClusterChange.Apply(snapshot, applied.Snapshot, deletions, problems);
+            if (problems.Count > 0) return Fail(stderr, problems);
+        }
         var index = EndpointIndex.Build(snapshot);
         if (!TryResolve(options.From, "--from", snapshot, index, problems, out var source, out var sourceIp)
             | !TryResolve(options.To, "--to", snapshot, index, problems, out var destination, out var destinationIp))

@@ -15,17 +15,6 @@ internal static class FlowsCommand
     public static Command Create()
     {
         var flowLog = EnvironmentDefaults.String("--flow-log", "flow-log file, or directory of rotated logs (.log, .log.gz)");
-        var ns = EnvironmentDefaults.String("--namespace", "flows with either end in this namespace");
-        var pod = EnvironmentDefaults.String("--pod", "flows with either end this pod (NAMESPACE/NAME)");
-        var workload = EnvironmentDefaults.String("--workload", "flows with either end in this workload (Kind/name, or name)");
-        var ip = EnvironmentDefaults.String("--ip", "flows with either end at this IP or in this CIDR");
-        var port = EnvironmentDefaults.String("--port", "flows with either end on this port");
-        var protocol = EnvironmentDefaults.String("--protocol", "TCP, UDP, SCTP, ICMP or ICMPv6");
-        var verdict = EnvironmentDefaults.String("--verdict", "allow or deny");
-        var enforcement = EnvironmentDefaults.String("--enforcement", "what the network did: not_enforced (denied, went through), enforced, dropped (allowed, lost), delivered or unknown");
-        var policy = EnvironmentDefaults.String("--policy", "flows whose egress or ingress side lists this policy (ns/name, or name)");
-        var since = EnvironmentDefaults.String("--since", "records at or after: a duration back from now (30m, 2h, 1d) or an RFC 3339 time");
-        var until = EnvironmentDefaults.String("--until", "records at or before: an RFC 3339 time or a duration back from now");
         var output = EnvironmentDefaults.String("--output", "table or json (the matching records as JSON lines)", "table");
         var follow = EnvironmentDefaults.Flag("--follow", "after reading, keep printing new records of the live file");
         var agent = EnvironmentDefaults.String("--agent", "ask a running agent instead of reading files (https://NODE:9477): its recent flows, same filters");
@@ -35,24 +24,13 @@ internal static class FlowsCommand
 
         var command = new Command("flows", "Query flow logs (rotated and compressed files included) for incident response.")
         {
-            flowLog, ns, pod, workload, ip, port, protocol, verdict, enforcement, policy, since, until, output, follow, agent, tokenFile, caFile, insecure,
+            flowLog, output, follow, agent, tokenFile, caFile, insecure,
         };
+        var filters = new Tripline.Export.FlowFilterOptionSet();
+        filters.AddTo(command);
         command.SetAction((parse, cancellationToken) => Task.FromResult(RunUntilStopped(new FlowsOptions(
             parse.GetValue(flowLog),
-            new FlowFilterOptions
-            {
-                Namespace = parse.GetValue(ns),
-                Pod = parse.GetValue(pod),
-                Workload = parse.GetValue(workload),
-                Ip = parse.GetValue(ip),
-                Port = parse.GetValue(port),
-                Protocol = parse.GetValue(protocol),
-                Verdict = parse.GetValue(verdict),
-                Enforcement = parse.GetValue(enforcement),
-                Policy = parse.GetValue(policy),
-                Since = parse.GetValue(since),
-                Until = parse.GetValue(until),
-            },
+            filters.Bind(parse),
             parse.GetValue(output) ?? "table",
             parse.GetValue(follow))
         {

@@ -18,6 +18,7 @@ internal static class RunCommand
         var node = EnvironmentDefaults.Node();
         var flowLog = EnvironmentDefaults.String("--flow-log", "flow log file, or '-' for standard output");
         var listen = EnvironmentDefaults.String("--listen", "address of /metrics, /healthz, /readyz and the flow API (default :9090; 127.0.0.1:9090 with --manifests)");
+        var staged = EnvironmentDefaults.List("--staged", "staged policy documents (files or directories, watched for changes): every flow is judged with them applied as well");
         var httpAuth = EnvironmentDefaults.String("--http-auth", "kubernetes (TLS, bearer tokens reviewed by the API server) or none (default: kubernetes with state from the API, none with --manifests)");
         var tlsCert = EnvironmentDefaults.String("--tls-cert-file", "PEM certificate of the listener, read again when it changes (default: self-signed at start-up, logged by fingerprint)");
         var tlsKey = EnvironmentDefaults.String("--tls-private-key-file", "PEM private key of --tls-cert-file");
@@ -39,7 +40,7 @@ internal static class RunCommand
         {
             kubeconfig, manifests, interfaces, pcap, node, flowLog, listen, logLevel,
             snaplen, bpfFilter, kernelBuffer, anyDevice, udpIdle, tcpIdle, flushInterval, shutdownTimeout, attributionWait,
-            httpAuth, tlsCert, tlsKey, authCacheTtl, authDenyCacheTtl, authTimeout,
+            httpAuth, tlsCert, tlsKey, authCacheTtl, authDenyCacheTtl, authTimeout, staged,
         };
         var export = new Tripline.Export.ExportOptionSet();
         export.AddTo(command);
@@ -89,6 +90,7 @@ internal static class RunCommand
                 // With manifests nothing can review a token: by default only this host may ask.
                 Listen = parse.GetValue(listen) is { Length: > 0 } address ? address : manifestList.Length > 0 ? "127.0.0.1:9090" : ":9090",
                 Http = http,
+                Staged = parse.GetValue(staged) ?? [],
                 FlowTable = new FlowTableOptions { UdpIdleTimeout = udpIdleTimeout, TcpIdleTimeout = tcpIdleTimeout },
                 Metrics = metricsOptions,
                 RecentFlows = recentFlows,

@@ -11,6 +11,7 @@ internal static class TriplineCommand
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(FlowsCommand.Create());
+        root.Subcommands.Add(Tripline.WhatIf.WhatIfCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }

@@ -58,6 +58,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly BoundedCounter _denied;
     private readonly BoundedCounter _enforcement;
     private readonly BoundedCounter _notEnforced;
+    private readonly BoundedCounter _stagedDenied;
     private readonly Counter _packets;
     private readonly Counter _bytes;
     private readonly Counter _lost;
@@ -110,6 +111,10 @@ internal sealed class AgentMetrics : IFlowExporter
             factory.CreateCounter("tripline_not_enforced_flows_total", "Denied flows that went through (answered, or reached the destination's interface), by the side that denies them, counted by the node of that side's pod.",
                 ["direction", "namespace", "workload", "policy"]),
             [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
+        _stagedDenied = new BoundedCounter(
+            factory.CreateCounter("tripline_staged_denied_flows_total", "Flows allowed now that the staged change (--staged) would deny, by the side that would deny them, counted by the node of that side's pod; policy lists the staged isolating policies.",
+                ["direction", "namespace", "workload", "policy"]),
+            [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _packets = factory.CreateCounter("tripline_packets_total", "Packets captured, by interface.", ["interface"]);
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
@@ -155,6 +160,7 @@ internal sealed class AgentMetrics : IFlowExporter
         bool destinationPod = destination.Kind == EndpointKind.Pod;
         bool owned = sourcePod ? IsLocal(source.Pod!) : !destinationPod || IsLocal(destination.Pod!);
         var verdict = judgement.Verdict;
+        if (verdict.Allowed && judgement.Staged is { Allowed: false } staged) CountStaged(in judgement, staged);
         if (owned)
         {
             _flows.Inc([verdict.Allowed ? "allow" : "deny", NamespaceLabel(in source), NamespaceLabel(in destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
@@ -168,6 +174,20 @@ internal sealed class AgentMetrics : IFlowExporter
         if (verdict.Ingress is { Allowed: false } ingress && destinationPod && IsLocal(destination.Pod!))
         {
             _denied.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
+        }
+    }
+
+    private void CountStaged(in FlowJudgement judgement, Verdict staged)
+    {
+        var source = judgement.Source;
+        var destination = judgement.Destination;
+        if (staged.Egress is { Allowed: false } egress && source.Kind == EndpointKind.Pod && IsLocal(source.Pod!))
+        {
+            _stagedDenied.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
+        }
+        if (staged.Ingress is { Allowed: false } ingress && destination.Kind == EndpointKind.Pod && IsLocal(destination.Pod!))
+        {
+            _stagedDenied.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
         }
     }
 
@@ -222,7 +242,7 @@ internal sealed class AgentMetrics : IFlowExporter
     {
         lock (_collectLock)
         {
-            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded));
+            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded) + Volatile.Read(ref _stagedDenied.Folded));
             var sources = Volatile.Read(ref _sources);
             if (sources is null) return;
             CollectCapture(sources);
@@ -311,6 +331,7 @@ internal sealed class AgentMetrics : IFlowExporter
         _flows.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
         _denied.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
         _enforcement.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
+        _stagedDenied.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
         _notEnforced.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
     }
 

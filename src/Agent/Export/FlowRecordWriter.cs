@@ -38,6 +38,7 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText VerdictName = JsonEncodedText.Encode("verdict");
     private static readonly JsonEncodedText VerdictNote = JsonEncodedText.Encode("verdict_note");
     private static readonly JsonEncodedText EnforcementName = JsonEncodedText.Encode("enforcement");
+    private static readonly JsonEncodedText StagedName = JsonEncodedText.Encode("staged");
     private static readonly JsonEncodedText[] EnforcementNames = [.. EnforcementJudge.Names.Select(n => JsonEncodedText.Encode(n))];
     public static readonly JsonEncodedText Egress = JsonEncodedText.Encode("egress");
     public static readonly JsonEncodedText Ingress = JsonEncodedText.Encode("ingress");
@@ -125,6 +126,15 @@ internal static class FlowRecordWriter
         WriteSide(w, Ingress, j.Verdict.Ingress);
         if (j.Verdict.Note is { } note) w.WriteString(VerdictNote, note);
         w.WriteString(EnforcementName, EnforcementNames[(int)EnforcementJudge.Judge(in e, in j, context)]);
+        if (j.Staged is { } staged && staged.Allowed != j.Verdict.Allowed)
+        {
+            // What the staged change would decide, where it differs (tripline run --staged).
+            w.WriteStartObject(StagedName);
+            w.WriteString(VerdictName, staged.Allowed ? Allow : Deny);
+            WriteSide(w, Egress, staged.Egress);
+            WriteSide(w, Ingress, staged.Ingress);
+            w.WriteEndObject();
+        }
         if (!context.ClusterSynced) w.WriteBoolean(ClusterSynced, false);
 
         w.WriteStartObject(Packets);

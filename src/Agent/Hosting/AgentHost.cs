@@ -41,6 +41,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
         };
         // A source that was whole before the subscription (manifests) published its model already.
         CheckNode(_cluster.Current);
+        if (options.Staged.Count > 0) _disposables.Add(new StagedPolicies(options.Staged, _cluster, loggerFactory.CreateLogger("tripline.staged")));
         _packets = parts.PacketSource;
         _exporters.AddRange(parts.Exporters);
         foreach (var exporter in parts.Exporters) if (exporter is IDisposable d) _disposables.Add(d);

@@ -38,6 +38,8 @@ internal sealed record AgentOptions
     /// <summary>Flow records kept in memory for <c>/api/v1/flows</c>.</summary>
     public int RecentFlows { get; init; } = 10_000;
     public Tripline.Export.FlowLogOptions FlowLogOptions { get; init; } = new();
+    /// <summary>Staged documents: every flow is judged with them applied as well (design.md section 8).</summary>
+    public IReadOnlyList<string> Staged { get; init; } = [];
     /// <summary>TLS and bearer tokens on the listener (design.md section 12).</summary>
     public Tripline.Http.Auth.HttpAuthOptions Http { get; init; } = new();
 
@@ -50,6 +52,10 @@ internal sealed record AgentOptions
         foreach (string path in Manifests)
         {
             if (!File.Exists(path) && !Directory.Exists(path)) problems.Add($"--manifests: no such file or directory: {path}");
+        }
+        foreach (string path in Staged)
+        {
+            if (!File.Exists(path) && !Directory.Exists(path)) problems.Add($"--staged: no such file or directory: {path}");
         }
         foreach (string path in Pcaps)
         {

@@ -10,6 +10,7 @@ internal sealed class ClusterState : IDisposable
 {
     private readonly IClusterSource _source;
     private ClusterModel _model;
+    private StagedChange? _staged;
 
     private readonly ManualResetEventSlim _synced = new(false);
 
@@ -45,10 +46,30 @@ internal sealed class ClusterState : IDisposable
 
     public event Action<ClusterModel>? ModelChanged;
 
-    private void OnSnapshot(ClusterSnapshot snapshot)
+    /// <summary>
+    /// Judges every flow against the cluster with this change applied as well (<c>--staged</c>); null stops it. The
+    /// model is rebuilt from the current snapshot at once.
+    /// </summary>
+    public void SetStaged(StagedChange? staged)
+    {
+        Volatile.Write(ref _staged, staged);
+        OnSnapshot(Volatile.Read(ref _model).Snapshot, restage: true);
+    }
+
+    private void OnSnapshot(ClusterSnapshot snapshot) => OnSnapshot(snapshot, restage: false);
+
+    private void OnSnapshot(ClusterSnapshot snapshot, bool restage)
     {
         var previous = Volatile.Read(ref _model);
-        var model = ClusterModel.Build(snapshot, _source.IsSynced, previous: previous);
+        var staged = Volatile.Read(ref _staged);
+        var model = ClusterModel.Build(snapshot, _source.IsSynced, previous: previous, staged: staged?.AppliedTo(snapshot));
+        if (restage && model.Snapshot.Version == previous.Snapshot.Version)
+        {
+            // The same snapshot, staged anew: replace the model whatever its version says.
+            Interlocked.CompareExchange(ref _model, model, previous);
+            ModelChanged?.Invoke(model);
+            return;
+        }
         // Snapshots may race in from several threads: never replace a newer model with an older one.
         while (model.Snapshot.Version >= previous.Snapshot.Version)
         {

@@ -1,0 +1,79 @@
+using k8s.Models;
+using Tripline.Correlation.Manifests;
+
+namespace Tripline.Correlation.Cluster;
+
+/// <summary>A policy to remove: <c>NetworkPolicy/shop/db</c>.</summary>
+public sealed record ObjectRef(string Kind, string Namespace, string Name)
+{
+    /// <summary>Kinds that <c>--delete</c> takes, as <c>kubectl</c> names them.</summary>
+    public static readonly string[] Kinds = ["NetworkPolicy"];
+
+    public static bool TryParse(string text, out ObjectRef reference, out string problem)
+    {
+        reference = new ObjectRef("", "", "");
+        string[] parts = text.Split('/');
+        if (parts.Length != 3 || parts.Any(p => p.Length == 0))
+        {
+            problem = $"'{text}' is not KIND/NAMESPACE/NAME (for example NetworkPolicy/shop/db)";
+            return false;
+        }
+        string? kind = Kinds.FirstOrDefault(k => string.Equals(k, parts[0], StringComparison.OrdinalIgnoreCase))
+            ?? (parts[0].Equals("netpol", StringComparison.OrdinalIgnoreCase) || parts[0].Equals("networkpolicies", StringComparison.OrdinalIgnoreCase) ? "NetworkPolicy" : null);
+        if (kind is null)
+        {
+            problem = $"'{text}': kind {parts[0]} is not one of {string.Join(", ", Kinds)}";
+            return false;
+        }
+        reference = new ObjectRef(kind, parts[1], parts[2]);
+        problem = "";
+        return true;
+    }
+
+    public override string ToString() => $"{Kind}/{Namespace}/{Name}";
+}
+
+/// <summary>
+/// The cluster with a change applied, as <c>kubectl apply -f</c> and <c>kubectl delete</c> would leave it: every
+/// object of the applied documents creates or replaces the object of the same kind, namespace and name (a Namespace
+/// relabelled, a Pod, a policy), and each deleted policy goes. One way to build it, for <c>whatif</c>,
+/// <c>explain</c> and staged policies alike.
+/// </summary>
+public static class ClusterChange
+{
+    /// <summary>
+    /// Applies <paramref name="applied"/> (loaded with <see cref="ManifestLoader.Load"/>'s <c>declaredOnly</c>) and
+    /// the deletions. A deletion of a policy the cluster does not hold is a problem, as <c>kubectl delete</c> says
+    /// NotFound: a misspelt name must not pass for a change.
+    /// </summary>
+    public static ClusterSnapshot Apply(ClusterSnapshot cluster, ClusterSnapshot applied, IReadOnlyList<ObjectRef> deletions, List<string> problems)
+    {
+        var namespaces = cluster.Namespaces.Values.ToDictionary(n => n.Name, StringComparer.Ordinal);
+        foreach (var ns in applied.Namespaces.Values) namespaces[ns.Name] = ns;
+        var pods = Replace(cluster.Pods, applied.Pods, p => p.Key);
+        var services = Replace(cluster.Services, applied.Services, s => s.Key);
+        var slices = Replace(cluster.EndpointSlices, applied.EndpointSlices, s => $"{s.Namespace}/{s.Name}");
+        var nodes = Replace(cluster.Nodes, applied.Nodes, n => n.Name);
+        var policies = Replace(cluster.Policies, applied.Policies, PolicyKey);
+        foreach (var deletion in deletions)
+        {
+            if (!policies.Remove($"{deletion.Namespace}/{deletion.Name}")) problems.Add($"--delete {deletion}: no such policy in the cluster");
+        }
+        // A namespace that an applied object lives in exists, as the API server would require.
+        foreach (string name in applied.Pods.Select(p => p.Namespace).Concat(applied.Policies.Select(p => p.Metadata.NamespaceProperty)))
+        {
+            if (!namespaces.ContainsKey(name)) namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
+        }
+        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values);
+    }
+
+    private static string PolicyKey(V1NetworkPolicy policy) => $"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}";
+
+    private static Dictionary<string, T> Replace<T>(IEnumerable<T> current, IEnumerable<T> applied, Func<T, string> key)
+    {
+        var result = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var item in current) result[key(item)] = item;
+        foreach (var item in applied) result[key(item)] = item;
+        return result;
+    }
+}

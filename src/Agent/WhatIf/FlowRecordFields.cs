@@ -1,0 +1,76 @@
+using System.Text.Json;
+
+namespace Tripline.WhatIf;
+
+/// <summary>
+/// The parts of a flow-log record that an analysis needs, read in place from the line: the record's scalars as
+/// byte spans and its <c>src</c> and <c>dst</c> objects as raw JSON (which the analysis keys its cache on and copies
+/// into its own output).
+/// </summary>
+internal ref struct FlowRecordFields
+{
+    public ReadOnlySpan<byte> Event;
+    public ReadOnlySpan<byte> FlowId;
+    public ReadOnlySpan<byte> Time;
+    public ReadOnlySpan<byte> Protocol;
+    public ReadOnlySpan<byte> Verdict;
+    public ReadOnlySpan<byte> Source;
+    public ReadOnlySpan<byte> Destination;
+    public long Flows;
+
+    /// <summary>False for a line that is not one JSON object with a time, an event and both ends.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> line, out FlowRecordFields fields)
+    {
+        fields = default;
+        fields.Flows = 1;
+        var reader = new Utf8JsonReader(line);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("src"u8)) fields.Source = Raw(ref reader, line);
+                else if (reader.ValueTextEquals("dst"u8)) fields.Destination = Raw(ref reader, line);
+                else if (reader.ValueTextEquals("event"u8)) fields.Event = Scalar(ref reader);
+                else if (reader.ValueTextEquals("flow_id"u8)) fields.FlowId = Scalar(ref reader);
+                else if (reader.ValueTextEquals("time"u8)) fields.Time = Scalar(ref reader);
+                else if (reader.ValueTextEquals("protocol"u8)) fields.Protocol = Scalar(ref reader);
+                else if (reader.ValueTextEquals("verdict"u8)) fields.Verdict = Scalar(ref reader);
+                else if (reader.ValueTextEquals("flows"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long flows)) fields.Flows = flows;
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+        return !fields.Time.IsEmpty && !fields.Event.IsEmpty && !fields.Source.IsEmpty && !fields.Destination.IsEmpty;
+    }
+
+    private static ReadOnlySpan<byte> Scalar(scoped ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        return reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped ? reader.ValueSpan : default;
+    }
+
+    private static ReadOnlySpan<byte> Raw(scoped ref Utf8JsonReader reader, ReadOnlySpan<byte> line)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return default;
+        }
+        int start = (int)reader.TokenStartIndex;
+        reader.Skip();
+        return line[start..(int)reader.BytesConsumed];
+    }
+}
