@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Cli;
 
@@ -26,7 +27,7 @@ internal static class FlowsCommand
         {
             flowLog, output, follow, agent, tokenFile, caFile, insecure,
         };
-        var filters = new Tripline.Export.FlowFilterOptionSet();
+        var filters = new Tripline.Records.FlowFilterOptionSet();
         filters.AddTo(command);
         command.SetAction((parse, cancellationToken) => Task.FromResult(RunUntilStopped(new FlowsOptions(
             parse.GetValue(flowLog),

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Cli;
 

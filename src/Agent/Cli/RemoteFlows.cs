@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Cli;
 

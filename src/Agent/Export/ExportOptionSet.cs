@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Tripline.Cli;
+using Tripline.Records;
 
 namespace Tripline.Export;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using Tripline.Capture.Flows;
 using Tripline.Correlation.Cluster;
+using Tripline.Records;
 
 namespace Tripline.Export;
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Http;
 

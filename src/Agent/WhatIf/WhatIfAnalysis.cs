@@ -3,6 +3,7 @@ using System.Text;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
 using Tripline.Correlation.Policy;
+using Tripline.Records;
 
 namespace Tripline.WhatIf;
 

@@ -8,6 +8,7 @@ using Tripline.Correlation.Kubernetes;
 using Tripline.Correlation.Manifests;
 using Tripline.Export;
 using Tripline.Hosting;
+using Tripline.Records;
 
 namespace Tripline.WhatIf;
 
@@ -85,12 +86,11 @@ internal static class WhatIfCommand
 
         // The change first: a document that does not parse fails the run before any traffic is read.
         var applied = ManifestLoader.Load(options.Apply, declaredOnly: true);
-        if (applied.Errors.Count > 0 || (options.Apply.Count > 0 && applied.FilesRead == 0))
-        {
-            problems.AddRange(applied.Errors.Select(e => "--apply: " + e));
-            if (applied.FilesRead == 0 && options.Apply.Count > 0) problems.Add("--apply: no .yaml, .yml or .json files found");
-            return Fail(stderr, problems, ExitCodes.BadUsage);
-        }
+        problems.AddRange(applied.Errors.Select(e => "--apply: " + e));
+        if (applied.FilesRead == 0 && options.Apply.Count > 0) problems.Add("--apply: no .yaml, .yml or .json files found");
+        // A kind the engine does not judge would change nothing here and everything in the cluster: refuse it.
+        problems.AddRange(applied.IgnoredKinds.Select(k => $"--apply: {k.Value} document(s) of kind {k.Key}, which whatif does not judge; apply only kinds it knows (NetworkPolicy, Namespace, Pod, Service, Node)"));
+        if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
         if (!TryLoadCluster(options, stderr, cancellationToken, out var before)) return ExitCodes.BadUsage;
         var after = ClusterChange.Apply(before, applied.Snapshot, deletions, problems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
@@ -102,7 +102,11 @@ internal static class WhatIfCommand
         {
             if (line.Trim(" \t\r"u8).IsEmpty) return;
             report.CountRecord();
-            if (filter.Evaluate(line) != FilterResult.Match || !FlowRecordFields.TryRead(line, out var record)) return;
+            // Without a filter the record is read once, and only as far as its ends and verdict; start and update
+            // records are dropped as soon as their event is read.
+            bool filtered = !filter.MatchesEverything;
+            if (filtered && filter.Evaluate(line) != FilterResult.Match) return;
+            if (!FlowRecordFields.TryRead(line, out var record, JudgedEvents, stopAfterVerdict: true)) return;
             if (record.Event.SequenceEqual("aggregate"u8))
             {
                 report.SkipAggregate(record.Flows);
@@ -150,6 +154,9 @@ internal static class WhatIfCommand
         report.Finish(stderr);
         return options.FailOnBreak && report.NewlyDenied > 0 ? ExitCodes.DeniedFlows : ExitCodes.Success;
     }
+
+    /// <summary>Each flow once, at its end record; aggregates are counted.</summary>
+    private static readonly EventFilter JudgedEvents = name => name.SequenceEqual("end"u8) || name.SequenceEqual("aggregate"u8);
 
     private static ReadOnlySpan<byte> DestinationPort(ReadOnlySpan<byte> destination)
     {

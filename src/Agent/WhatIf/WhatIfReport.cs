@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Tripline.Correlation.Policy;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.WhatIf;
 

@@ -4,6 +4,7 @@ using Tripline.Cli;
 using Tripline.Export;
 using Tripline.Hosting;
 using Tripline.Tests.Export;
+using Tripline.Records;
 
 namespace Tripline.Tests.Cli;
 

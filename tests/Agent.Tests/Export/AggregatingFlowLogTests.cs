@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tripline.Export;
 using Tripline.Tests.Http;
+using Tripline.Records;
 
 namespace Tripline.Tests.Export;
 

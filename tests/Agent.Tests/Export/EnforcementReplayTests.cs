@@ -6,6 +6,7 @@ using Tripline.Cli;
 using Tripline.Export;
 using Tripline.Tests.Http;
 using Tripline.Tests.Support;
+using Tripline.Records;
 
 namespace Tripline.Tests.Export;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Tests.Export;
 

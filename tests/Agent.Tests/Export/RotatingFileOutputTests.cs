@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
 using Tripline.Export;
+using Tripline.Records;
 
 namespace Tripline.Tests.Export;
 

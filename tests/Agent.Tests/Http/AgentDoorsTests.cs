@@ -9,6 +9,7 @@ using Tripline.Http.Auth;
 using Tripline.Tests.Correlation.Kubernetes;
 using Tripline.Tests.Export;
 using Tripline.Tests.Support;
+using Tripline.Records;
 
 namespace Tripline.Tests.Http;
 

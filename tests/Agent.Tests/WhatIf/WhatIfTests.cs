@@ -284,6 +284,38 @@ public sealed class WhatIfTests : IDisposable
         Assert.Contains("broken.yaml:", stderr, StringComparison.Ordinal);
         Assert.Contains("oops", stderr, StringComparison.Ordinal);
         Assert.Equal("", table);
+
+        // A kind whatif does not judge would pass any gate: it is refused, not ignored.
+        string unknown = Write("unknown.yaml", "apiVersion: example.com/v1\nkind: FirewallRule\nmetadata: { name: x, namespace: shop }\n");
+        var refused = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [unknown], FailOnBreak = true });
+        Assert.Equal(ExitCodes.BadUsage, refused.Code);
+        Assert.Contains("FirewallRule, which whatif does not judge", refused.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClusterFromTheApiServer_IsTheClusterAsItIs()
+    {
+        string cluster = Write("cluster.yaml", Cluster);
+        string log = FlowLog(cluster, Capture(Traffic));
+        await using var server = await Tripline.Tests.Correlation.Kubernetes.TestApiServer.StartAsync();
+        foreach (var document in k8s.KubernetesYaml.LoadAllFromString(Cluster))
+        {
+            switch (document)
+            {
+                case k8s.Models.V1Namespace o: server.Store.Apply(o); break;
+                case k8s.Models.V1Pod o: server.Store.Apply(o); break;
+                case k8s.Models.V1NetworkPolicy o: server.Store.Apply(o); break;
+            }
+        }
+        string change = Write("api-deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: api-closed, namespace: shop }\nspec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }\n");
+        var fromApi = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Kubeconfig = server.WriteKubeconfig(), Apply = [change], Output = "json" });
+        var fromFiles = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [change], Output = "json" });
+        Assert.True(fromApi.Code == 0, fromApi.Stderr);
+        Assert.Equal(6, fromApi.Lines.Count);
+        Assert.Equal(Changes(fromFiles.Lines), Changes(fromApi.Lines));
+        // The policy the API holds is the one deleted.
+        var deleted = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Kubeconfig = server.WriteKubeconfig(), Delete = ["NetworkPolicy/shop/db-from-web"], Output = "json" });
+        Assert.Equal([(Api, Db, "newly_allowed"), (Scanner, Db, "newly_allowed")], Changes(deleted.Lines));
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Tripline.Cli;
 
-namespace Tripline.Export;
+namespace Tripline.Records;
 
 /// <summary>The query filters of <c>tripline flows</c>, shared by every command that reads flow records.</summary>
 internal sealed class FlowFilterOptionSet

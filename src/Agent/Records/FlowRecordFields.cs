@@ -1,12 +1,15 @@
 using System.Text.Json;
 
-namespace Tripline.WhatIf;
+namespace Tripline.Records;
 
 /// <summary>
 /// The parts of a flow-log record that an analysis needs, read in place from the line: the record's scalars as
 /// byte spans and its <c>src</c> and <c>dst</c> objects as raw JSON (which the analysis keys its cache on and copies
 /// into its own output).
 /// </summary>
+/// <summary>Whether a record of this event is wanted, asked as soon as the event is read.</summary>
+internal delegate bool EventFilter(ReadOnlySpan<byte> eventName);
+
 internal ref struct FlowRecordFields
 {
     public ReadOnlySpan<byte> Event;
@@ -18,8 +21,12 @@ internal ref struct FlowRecordFields
     public ReadOnlySpan<byte> Destination;
     public long Flows;
 
-    /// <summary>False for a line that is not one JSON object with a time, an event and both ends.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> line, out FlowRecordFields fields)
+    /// <summary>
+    /// False for a line that is not one JSON object with a time, an event and both ends, or whose event
+    /// <paramref name="wanted"/> declines (read no further). With <paramref name="stopAfterVerdict"/>, reading stops
+    /// once the verdict and both ends are in, so the line is not checked whole.
+    /// </summary>
+    public static bool TryRead(ReadOnlySpan<byte> line, out FlowRecordFields fields, EventFilter? wanted = null, bool stopAfterVerdict = false)
     {
         fields = default;
         fields.Flows = 1;
@@ -29,9 +36,15 @@ internal ref struct FlowRecordFields
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
+                // The record's fields come in a fixed order; once these are read, the rest (sides, counters, flags) is not needed.
+                if (stopAfterVerdict && fields.Event.SequenceEqual("end"u8) && !fields.Verdict.IsEmpty && !fields.Source.IsEmpty && !fields.Destination.IsEmpty) break;
                 if (reader.ValueTextEquals("src"u8)) fields.Source = Raw(ref reader, line);
                 else if (reader.ValueTextEquals("dst"u8)) fields.Destination = Raw(ref reader, line);
-                else if (reader.ValueTextEquals("event"u8)) fields.Event = Scalar(ref reader);
+                else if (reader.ValueTextEquals("event"u8))
+                {
+                    fields.Event = Scalar(ref reader);
+                    if (wanted is not null && !wanted(fields.Event)) return false;
+                }
                 else if (reader.ValueTextEquals("flow_id"u8)) fields.FlowId = Scalar(ref reader);
                 else if (reader.ValueTextEquals("time"u8)) fields.Time = Scalar(ref reader);
                 else if (reader.ValueTextEquals("protocol"u8)) fields.Protocol = Scalar(ref reader);

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using System.Text.RegularExpressions;
 
-namespace Tripline.Export;
+namespace Tripline.Records;
 
 /// <summary>Receives one line of a flow log, without its newline; the span is valid only during the call.</summary>
 internal delegate void FlowLineHandler(ReadOnlySpan<byte> line);

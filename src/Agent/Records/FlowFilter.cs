@@ -3,7 +3,9 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Tripline.Export;
+using Tripline.Export;
+
+namespace Tripline.Records;
 
 /// <summary>The filters of <c>tripline flows</c> and <c>/api/v1/flows</c>, as text, before validation.</summary>
 internal sealed record FlowFilterOptions
@@ -61,6 +63,11 @@ internal sealed class FlowFilter
     private readonly byte[]? _untilText;
 
     public static readonly FlowFilter All = new(new FlowFilterOptions(), DateTimeOffset.UnixEpoch);
+
+    /// <summary>No criterion at all: every well-formed record matches (a reader that parses the record anyway may skip the filter).</summary>
+    public bool MatchesEverything => _namespace is null && _podName is null && _workload is null && _network is null && _port < 0
+        && _protocol is null && _verdict is null && _enforcement is null && _policy is null && _sinceText is null && _untilText is null
+        && _since is null && _until is null;
 
     private FlowFilter(FlowFilterOptions o, DateTimeOffset now, List<string>? problems = null)
     {
