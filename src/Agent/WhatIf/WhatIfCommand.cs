@@ -73,7 +73,6 @@ internal static class WhatIfCommand
         foreach (string path in options.Pcaps.Where(p => p != "-" && !File.Exists(p))) problems.Add($"--pcap: no such file: {path}");
         if (options.Manifests.Count > 0 && options.Kubeconfig is not null) problems.Add("--manifests and --kubeconfig exclude each other: the cluster comes from one source");
         if (options.Output is not ("table" or "json")) problems.Add($"--output: '{options.Output}' is not table or json");
-        if (options.Apply.Count == 0 && options.Delete.Count == 0) problems.Add("give the change: --apply FILE... and/or --delete KIND/NAMESPACE/NAME...");
         var deletions = new List<ObjectRef>();
         foreach (string text in options.Delete)
         {

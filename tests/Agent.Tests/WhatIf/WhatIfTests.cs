@@ -337,6 +337,9 @@ public sealed class WhatIfTests : IDisposable
             var (code, lines, _, stderr) = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [same], Output = "json", FailOnBreak = true });
             Assert.True(code == 0 && lines.Count == 0, stderr);
             Assert.Contains(", 0 change verdict", stderr, StringComparison.Ordinal);
+            // And with no change given at all.
+            var none = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Output = "json", FailOnBreak = true });
+            Assert.True(none.Code == 0 && none.Lines.Count == 0, none.Stderr);
         }, iter: 25);
     }
 
