@@ -11,3 +11,6 @@ tripline replay --pcap deploy/demo/traffic.pcap --manifests deploy/demo --flow-l
 echo
 echo "Denied flows in the flow log ($log):"
 tripline flows --flow-log "$log" --verdict deny
+echo
+echo "Before you apply deploy/demo-proposed: what would it break? (tripline whatif)"
+tripline whatif --flow-log "$log" --manifests deploy/demo --apply deploy/demo-proposed

@@ -129,20 +129,8 @@ public sealed class PrometheusTests : IDisposable
                 static_configs:
                   - targets: ['{agent.BaseAddress.Authority}']
             """);
-        var start = new ProcessStartInfo(prometheus,
-            $"--config.file=prometheus.yml --storage.tsdb.path={Path.Combine(_dir, "data")} --web.listen-address=127.0.0.1:{port} --log.level=warn")
-        {
-            WorkingDirectory = _dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var server = Process.Start(start)!;
-        var log = new System.Text.StringBuilder();
-        server.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        server.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        var (server, log) = StartPrometheus(prometheus, port);
+        using var running = server;
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
@@ -241,20 +229,8 @@ public sealed class PrometheusTests : IDisposable
                 static_configs:
                   - targets: ['{agent.BaseAddress.Authority}']
             """);
-        var start = new ProcessStartInfo(prometheus,
-            $"--config.file=prometheus.yml --storage.tsdb.path={Path.Combine(_dir, "data")} --web.listen-address=127.0.0.1:{port} --log.level=warn")
-        {
-            WorkingDirectory = _dir,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var server = Process.Start(start)!;
-        var log = new System.Text.StringBuilder();
-        server.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        server.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        var (server, log) = StartPrometheus(prometheus, port);
+        using var running = server;
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(5) };
@@ -276,6 +252,26 @@ public sealed class PrometheusTests : IDisposable
             server.Kill(entireProcessTree: true);
             await server.WaitForExitAsync();
         }
+    }
+
+    /// <summary>Debian's Prometheus on loopback with prometheus.yml of the test's directory; its output kept for failures.</summary>
+    private (Process Server, System.Text.StringBuilder Log) StartPrometheus(string prometheus, int port)
+    {
+        var start = new ProcessStartInfo(prometheus,
+            $"--config.file=prometheus.yml --storage.tsdb.path={Path.Combine(_dir, "data")} --web.listen-address=127.0.0.1:{port} --log.level=warn")
+        {
+            WorkingDirectory = _dir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var server = Process.Start(start)!;
+        var log = new System.Text.StringBuilder();
+        server.OutputDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        server.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        return (server, log);
     }
 
     private static async Task<JsonElement> PollAsync(HttpClient http, string path, Func<JsonElement, JsonElement?> found, Process server, System.Text.StringBuilder log)

@@ -63,6 +63,10 @@ public sealed class WhatIfTests : IDisposable
             ports: [ { port: pg } ]
         """;
 
+    /// <summary>The change most tests make: api isolated for ingress with no rule, so every flow to it is denied.</summary>
+    private const string ApiClosed = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: api-closed, namespace: shop }\n"
+        + "spec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }\n";
+
     private const string Web = "10.1.0.20", Db = "10.1.0.10", Api = "10.1.0.30", Scanner = "10.2.0.5";
 
     /// <summary>web->db (allowed), api->db and scanner->db (denied), web->api and scanner->api (allowed), each several times.</summary>
@@ -124,12 +128,7 @@ public sealed class WhatIfTests : IDisposable
     {
         string cluster = Write("cluster.yaml", Cluster);
         string log = FlowLog(cluster, Capture(Traffic));
-        string change = Write("change/api-deny.yaml", """
-            apiVersion: networking.k8s.io/v1
-            kind: NetworkPolicy
-            metadata: { name: api-closed, namespace: shop }
-            spec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }
-            """);
+        string change = Write("change/api-deny.yaml", ApiClosed);
         var (code, lines, _, stderr) = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [change], Output = "json", FailOnBreak = true });
         Assert.Equal(ExitCodes.DeniedFlows, code);
         Assert.Equal(6, lines.Count);
@@ -242,7 +241,7 @@ public sealed class WhatIfTests : IDisposable
         string cluster = Write("cluster.yaml", Cluster);
         string capture = Capture(Traffic);
         string log = FlowLog(cluster, capture);
-        string change = Write("api-deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: api-closed, namespace: shop }\nspec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }\n");
+        string change = Write("api-deny.yaml", ApiClosed);
         var plain = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [change], Output = "json" });
 
         // Node n1's log rotated: the first half gzipped, the rest live; node n2's directory holds the same records.
@@ -307,7 +306,7 @@ public sealed class WhatIfTests : IDisposable
                 case k8s.Models.V1NetworkPolicy o: server.Store.Apply(o); break;
             }
         }
-        string change = Write("api-deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: api-closed, namespace: shop }\nspec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }\n");
+        string change = Write("api-deny.yaml", ApiClosed);
         var fromApi = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Kubeconfig = server.WriteKubeconfig(), Apply = [change], Output = "json" });
         var fromFiles = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [change], Output = "json" });
         Assert.True(fromApi.Code == 0, fromApi.Stderr);
@@ -347,7 +346,7 @@ public sealed class WhatIfTests : IDisposable
     public void Explain_UnderTheChange_SaysWhatWouldDecide()
     {
         string cluster = Write("cluster.yaml", Cluster);
-        string change = Write("api-deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: api-closed, namespace: shop }\nspec: { podSelector: { matchLabels: { app: api } }, policyTypes: [ Ingress ] }\n");
+        string change = Write("api-deny.yaml", ApiClosed);
         var stdout = new StringWriter();
         Assert.Equal(0, ExplainCommand.Run(new ExplainCommand.ExplainOptions([cluster], "shop/web-1", "shop/api-1", 8080, "TCP", "text"), stdout, new StringWriter()));
         Assert.StartsWith("ALLOWED", stdout.ToString(), StringComparison.Ordinal);
