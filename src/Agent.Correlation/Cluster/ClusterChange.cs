@@ -33,6 +33,40 @@ public sealed record ObjectRef(string Kind, string Namespace, string Name)
     public override string ToString() => $"{Kind}/{Namespace}/{Name}";
 }
 
+/// <summary>A change as the command line gives it: the documents to apply, loaded, and the policies to delete.</summary>
+public sealed record ProposedChange(ClusterSnapshot Applied, IReadOnlyList<ObjectRef> Deletions)
+{
+    /// <summary>
+    /// Reads <c>--apply</c> documents (only what they declare) and parses <c>--delete</c> references. Every problem is
+    /// added, naming the option: a document that does not parse (file, line, object), no manifest file at all, a
+    /// kind the engine does not judge (it would change nothing here and everything in the cluster), a bad reference.
+    /// </summary>
+    public static ProposedChange Load(IReadOnlyList<string> apply, IReadOnlyList<string> delete, List<string> problems)
+    {
+        var applied = apply.Count == 0 ? ClusterSnapshot.Empty : Read(apply, problems);
+        var deletions = new List<ObjectRef>();
+        foreach (string text in delete)
+        {
+            if (ObjectRef.TryParse(text, out var reference, out string problem)) deletions.Add(reference);
+            else problems.Add("--delete: " + problem);
+        }
+        return new ProposedChange(applied, deletions);
+    }
+
+    private static ClusterSnapshot Read(IReadOnlyList<string> apply, List<string> problems)
+    {
+        var loaded = ManifestLoader.Load(apply, declaredOnly: true);
+        problems.AddRange(loaded.Errors.Select(e => "--apply: " + e));
+        if (loaded.FilesRead == 0) problems.Add("--apply: no .yaml, .yml or .json files found");
+        problems.AddRange(loaded.IgnoredKinds.Select(k =>
+            $"--apply: {k.Value} document(s) of kind {k.Key}, which the engine does not judge; apply only kinds it knows (NetworkPolicy, Namespace, Pod, Service, Node)"));
+        return loaded.Snapshot;
+    }
+
+    /// <summary>The cluster with this change applied (<see cref="ClusterChange.Apply"/>).</summary>
+    public ClusterSnapshot AppliedTo(ClusterSnapshot cluster, List<string> problems) => ClusterChange.Apply(cluster, Applied, Deletions, problems);
+}
+
 /// <summary>
 /// The cluster with a change applied, as <c>kubectl apply -f</c> and <c>kubectl delete</c> would leave it: every
 /// object of the applied documents creates or replaces the object of the same kind, namespace and name (a Namespace

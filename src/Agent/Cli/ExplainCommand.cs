@@ -97,16 +97,9 @@ internal static class ExplainCommand
         if (options.Apply.Count > 0 || options.Delete.Count > 0)
         {
             // Under a change, as whatif judges it: the same way of building the changed cluster.
-            var applied = ManifestLoader.Load(options.Apply, declaredOnly: true);
-            problems.AddRange(applied.Errors.Select(e => "--apply: " + e));
-            var deletions = new List<ObjectRef>();
-            foreach (string text in options.Delete)
-            {
-                if (ObjectRef.TryParse(text, out var reference, out string problem)) deletions.Add(reference);
-                else problems.Add("--delete: " + problem);
-            }
+            var change = ProposedChange.Load(options.Apply, options.Delete, problems);
             if (problems.Count > 0) return Fail(stderr, problems);
-            snapshot = ClusterChange.Apply(snapshot, applied.Snapshot, deletions, problems);
+            snapshot = change.AppliedTo(snapshot, problems);
             if (problems.Count > 0) return Fail(stderr, problems);
         }
         var index = EndpointIndex.Build(snapshot);

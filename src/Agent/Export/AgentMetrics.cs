@@ -154,69 +154,51 @@ internal sealed class AgentMetrics : IFlowExporter
         bool reported = (flowEvent.Flow.Evidence & FlowEvidence.Reported) != 0;
         if (!reported && (flowEvent.Flow.EvidenceSettled || flowEvent.Kind == FlowEventKind.End)) CountEnforcement(in flowEvent, in judgement, context);
         if (flowEvent.Kind != FlowEventKind.Start) return;
-        var source = judgement.Source;
-        var destination = judgement.Destination;
-        bool sourcePod = source.Kind == EndpointKind.Pod;
-        bool destinationPod = destination.Kind == EndpointKind.Pod;
-        bool owned = sourcePod ? IsLocal(source.Pod!) : !destinationPod || IsLocal(destination.Pod!);
         var verdict = judgement.Verdict;
-        if (verdict.Allowed && judgement.Staged is { Allowed: false } staged) CountStaged(in judgement, staged);
-        if (owned)
+        if (verdict.Allowed && judgement.Staged is { Allowed: false } staged) CountDenyingSides(_stagedDenied, staged, in judgement);
+        if (IsOwned(in judgement))
         {
-            _flows.Inc([verdict.Allowed ? "allow" : "deny", NamespaceLabel(in source), NamespaceLabel(in destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
+            _flows.Inc([verdict.Allowed ? "allow" : "deny", NamespaceLabel(judgement.Source), NamespaceLabel(judgement.Destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
         }
-        if (verdict.Allowed) return;
-        // A Service destination's ingress side is counted by the backend's node, which sees the translated flow.
-        if (verdict.Egress is { Allowed: false } egress && sourcePod && IsLocal(source.Pod!))
-        {
-            _denied.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
-        }
-        if (verdict.Ingress is { Allowed: false } ingress && destinationPod && IsLocal(destination.Pod!))
-        {
-            _denied.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
-        }
+        if (!verdict.Allowed) CountDenyingSides(_denied, verdict, in judgement);
     }
 
-    private void CountStaged(in FlowJudgement judgement, Verdict staged)
+    /// <summary>
+    /// One increment per side that <paramref name="verdict"/> denies, by the node of that side's pod (a Service
+    /// destination's ingress side is counted by the backend's node, which sees the translated flow).
+    /// </summary>
+    private void CountDenyingSides(BoundedCounter counter, Verdict verdict, in FlowJudgement judgement)
     {
         var source = judgement.Source;
         var destination = judgement.Destination;
-        if (staged.Egress is { Allowed: false } egress && source.Kind == EndpointKind.Pod && IsLocal(source.Pod!))
+        if (verdict.Egress is { Allowed: false } egress && source.Kind == EndpointKind.Pod && IsLocal(source.Pod!))
         {
-            _stagedDenied.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
+            counter.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
         }
-        if (staged.Ingress is { Allowed: false } ingress && destination.Kind == EndpointKind.Pod && IsLocal(destination.Pod!))
+        if (verdict.Ingress is { Allowed: false } ingress && destination.Kind == EndpointKind.Pod && IsLocal(destination.Pod!))
         {
-            _stagedDenied.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
+            counter.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
         }
     }
 
     private void CountEnforcement(in FlowEvent flowEvent, in FlowJudgement judgement, FlowContext context)
     {
         var enforcement = EnforcementJudge.Judge(in flowEvent, in judgement, context);
-        var source = judgement.Source;
-        var destination = judgement.Destination;
-        bool sourcePod = source.Kind == EndpointKind.Pod;
-        bool destinationPod = destination.Kind == EndpointKind.Pod;
-        if (sourcePod ? IsLocal(source.Pod!) : !destinationPod || IsLocal(destination.Pod!))
+        if (IsOwned(in judgement))
         {
-            _enforcement.Inc([EnforcementJudge.Name(enforcement), NamespaceLabel(in source), NamespaceLabel(in destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
+            _enforcement.Inc([EnforcementJudge.Name(enforcement), NamespaceLabel(judgement.Source), NamespaceLabel(judgement.Destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
         }
-        if (enforcement != Enforcement.NotEnforced) return;
-        var verdict = judgement.Verdict;
-        if (verdict.Egress is { Allowed: false } egress && sourcePod && IsLocal(source.Pod!))
-        {
-            _notEnforced.Inc(["egress", source.Pod!.Namespace, WorkloadLabel(source.Pod!), PolicyLabel(egress)]);
-        }
-        if (verdict.Ingress is { Allowed: false } ingress && destinationPod && IsLocal(destination.Pod!))
-        {
-            _notEnforced.Inc(["ingress", destination.Pod!.Namespace, WorkloadLabel(destination.Pod!), PolicyLabel(ingress)]);
-        }
+        if (enforcement == Enforcement.NotEnforced) CountDenyingSides(_notEnforced, judgement.Verdict, in judgement);
     }
 
     public void Flush()
     {
     }
+
+    /// <summary>This node counts the flow: it holds the source pod, or (the source not a pod) the destination pod, or neither end is a pod.</summary>
+    private bool IsOwned(in FlowJudgement judgement) => judgement.Source.Kind == EndpointKind.Pod
+        ? IsLocal(judgement.Source.Pod!)
+        : judgement.Destination.Kind != EndpointKind.Pod || IsLocal(judgement.Destination.Pod!);
 
     private bool IsLocal(PodInfo pod) => pod.NodeName is null || string.Equals(pod.NodeName, _node, StringComparison.Ordinal);
 

@@ -73,25 +73,15 @@ internal static class WhatIfCommand
         foreach (string path in options.Pcaps.Where(p => p != "-" && !File.Exists(p))) problems.Add($"--pcap: no such file: {path}");
         if (options.Manifests.Count > 0 && options.Kubeconfig is not null) problems.Add("--manifests and --kubeconfig exclude each other: the cluster comes from one source");
         if (options.Output is not ("table" or "json")) problems.Add($"--output: '{options.Output}' is not table or json");
-        var deletions = new List<ObjectRef>();
-        foreach (string text in options.Delete)
-        {
-            if (ObjectRef.TryParse(text, out var reference, out string problem)) deletions.Add(reference);
-            else problems.Add("--delete: " + problem);
-        }
         FlowFilter.TryCreate(options.Filter, DateTimeOffset.UtcNow, out var filter, out var filterProblems);
         problems.AddRange(filterProblems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
 
         // The change first: a document that does not parse fails the run before any traffic is read.
-        var applied = ManifestLoader.Load(options.Apply, declaredOnly: true);
-        problems.AddRange(applied.Errors.Select(e => "--apply: " + e));
-        if (applied.FilesRead == 0 && options.Apply.Count > 0) problems.Add("--apply: no .yaml, .yml or .json files found");
-        // A kind the engine does not judge would change nothing here and everything in the cluster: refuse it.
-        problems.AddRange(applied.IgnoredKinds.Select(k => $"--apply: {k.Value} document(s) of kind {k.Key}, which whatif does not judge; apply only kinds it knows (NetworkPolicy, Namespace, Pod, Service, Node)"));
+        var change = ProposedChange.Load(options.Apply, options.Delete, problems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
         if (!TryLoadCluster(options, stderr, cancellationToken, out var before)) return ExitCodes.BadUsage;
-        var after = ClusterChange.Apply(before, applied.Snapshot, deletions, problems);
+        var after = change.AppliedTo(before, problems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
 
         var analysis = new WhatIfAnalysis(before, after);
@@ -113,10 +103,7 @@ internal static class WhatIfCommand
             }
             // A flow once: at its end record, which every flow writes last.
             if (!record.Event.SequenceEqual("end"u8)) return;
-            var judged = analysis.Judge(in record);
-            long before = report.NewlyDenied + report.NewlyAllowed;
-            report.Add(in record, judged, DestinationPort(record.Destination));
-            if (report.NewlyDenied + report.NewlyAllowed != before) report.EndLine();
+            report.Add(in record, analysis.Judge(in record), DestinationPort(record.Destination));
         };
         try
         {

@@ -57,7 +57,11 @@ internal sealed class WhatIfReport : IDisposable
         group.Flows++;
         if (string.CompareOrdinal(time, group.First) < 0) group.First = time;
         if (string.CompareOrdinal(time, group.Last) > 0) group.Last = time;
-        if (_writer is { } w) WriteJson(w, in record, judged, change);
+        if (_writer is { } w)
+        {
+            WriteJson(w, in record, judged, change);
+            _output.WriteByte((byte)'\n');
+        }
     }
 
     private static void WriteJson(Utf8JsonWriter w, in FlowRecordFields record, Judged judged, Change change)
@@ -86,12 +90,6 @@ internal sealed class WhatIfReport : IDisposable
         FlowRecordWriter.WriteSide(w, FlowRecordWriter.Egress, verdict.Egress);
         FlowRecordWriter.WriteSide(w, FlowRecordWriter.Ingress, verdict.Ingress);
         w.WriteEndObject();
-    }
-
-    /// <summary>Once per JSON line: the writer is reset after each object, so the newline is written by hand.</summary>
-    public void EndLine()
-    {
-        if (_json) _output.WriteByte((byte)'\n');
     }
 
     /// <summary>The policies that decide after the change: those isolating a denying side, else those that allow each side.</summary>

@@ -288,7 +288,7 @@ public sealed class WhatIfTests : IDisposable
         string unknown = Write("unknown.yaml", "apiVersion: example.com/v1\nkind: FirewallRule\nmetadata: { name: x, namespace: shop }\n");
         var refused = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [unknown], FailOnBreak = true });
         Assert.Equal(ExitCodes.BadUsage, refused.Code);
-        Assert.Contains("FirewallRule, which whatif does not judge", refused.Stderr, StringComparison.Ordinal);
+        Assert.Contains("FirewallRule, which the engine does not judge", refused.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
