@@ -3,34 +3,46 @@ using Tripline.Correlation.Manifests;
 
 namespace Tripline.Correlation.Cluster;
 
-/// <summary>A policy to remove: <c>NetworkPolicy/shop/db</c>.</summary>
+/// <summary>A policy to remove: <c>NetworkPolicy/shop/db</c>, or a cluster-scoped one, <c>ClusterNetworkPolicy/name</c>.</summary>
 public sealed record ObjectRef(string Kind, string Namespace, string Name)
 {
     /// <summary>Kinds that <c>--delete</c> takes, as <c>kubectl</c> names them.</summary>
-    public static readonly string[] Kinds = ["NetworkPolicy"];
+    public static readonly string[] Kinds = ["NetworkPolicy", .. AdminPolicyObject.Kinds.Select(k => k.Kind)];
+
+    /// <summary>Other names kubectl accepts for the kinds: plural resources and short names.</summary>
+    private static readonly (string Alias, string Kind)[] Aliases =
+    [
+        ("netpol", "NetworkPolicy"), ("networkpolicies", "NetworkPolicy"),
+        ("cnp", AdminPolicyObject.ClusterNetworkPolicy), ("clusternetworkpolicies", AdminPolicyObject.ClusterNetworkPolicy),
+        ("anp", AdminPolicyObject.AdminNetworkPolicy), ("adminnetworkpolicies", AdminPolicyObject.AdminNetworkPolicy),
+        ("banp", AdminPolicyObject.BaselineAdminNetworkPolicy), ("baselineadminnetworkpolicies", AdminPolicyObject.BaselineAdminNetworkPolicy),
+    ];
 
     public static bool TryParse(string text, out ObjectRef reference, out string problem)
     {
         reference = new ObjectRef("", "", "");
         string[] parts = text.Split('/');
-        if (parts.Length != 3 || parts.Any(p => p.Length == 0))
+        string? kind = parts.Length == 0 ? null : Kinds.FirstOrDefault(k => string.Equals(k, parts[0], StringComparison.OrdinalIgnoreCase))
+            ?? Aliases.FirstOrDefault(a => string.Equals(a.Alias, parts[0], StringComparison.OrdinalIgnoreCase)).Kind;
+        bool clusterScoped = kind is not null && kind != "NetworkPolicy";
+        if (parts.Length != (clusterScoped ? 2 : 3) || parts.Any(p => p.Length == 0))
         {
-            problem = $"'{text}' is not KIND/NAMESPACE/NAME (for example NetworkPolicy/shop/db)";
+            problem = clusterScoped
+                ? $"'{text}' is not {kind}/NAME ({kind} is cluster-scoped)"
+                : $"'{text}' is not KIND/NAMESPACE/NAME (for example NetworkPolicy/shop/db) or KIND/NAME for a cluster-scoped kind (ClusterNetworkPolicy/deny-metadata)";
             return false;
         }
-        string? kind = Kinds.FirstOrDefault(k => string.Equals(k, parts[0], StringComparison.OrdinalIgnoreCase))
-            ?? (parts[0].Equals("netpol", StringComparison.OrdinalIgnoreCase) || parts[0].Equals("networkpolicies", StringComparison.OrdinalIgnoreCase) ? "NetworkPolicy" : null);
         if (kind is null)
         {
             problem = $"'{text}': kind {parts[0]} is not one of {string.Join(", ", Kinds)}";
             return false;
         }
-        reference = new ObjectRef(kind, parts[1], parts[2]);
+        reference = clusterScoped ? new ObjectRef(kind, "", parts[1]) : new ObjectRef(kind, parts[1], parts[2]);
         problem = "";
         return true;
     }
 
-    public override string ToString() => $"{Kind}/{Namespace}/{Name}";
+    public override string ToString() => Namespace.Length == 0 ? $"{Kind}/{Name}" : $"{Kind}/{Namespace}/{Name}";
 }
 
 /// <summary>A change as the command line gives it: the documents to apply, loaded, and the policies to delete.</summary>
@@ -59,7 +71,7 @@ public sealed record ProposedChange(ClusterSnapshot Applied, IReadOnlyList<Objec
         problems.AddRange(loaded.Errors.Select(e => "--apply: " + e));
         if (loaded.FilesRead == 0) problems.Add("--apply: no .yaml, .yml or .json files found");
         problems.AddRange(loaded.IgnoredKinds.Select(k =>
-            $"--apply: {k.Value} document(s) of kind {k.Key}, which the engine does not judge; apply only kinds it knows (NetworkPolicy, Namespace, Pod, Service, Node)"));
+            $"--apply: {k.Value} document(s) of kind {k.Key}, which the engine does not judge; apply only kinds it knows (NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod, Service, Node)"));
         return loaded.Snapshot;
     }
 
@@ -89,16 +101,20 @@ public static class ClusterChange
         var slices = Replace(cluster.EndpointSlices, applied.EndpointSlices, s => $"{s.Namespace}/{s.Name}");
         var nodes = Replace(cluster.Nodes, applied.Nodes, n => n.Name);
         var policies = Replace(cluster.Policies, applied.Policies, PolicyKey);
+        var adminPolicies = Replace(cluster.AdminPolicies, applied.AdminPolicies, p => p.Key);
         foreach (var deletion in deletions)
         {
-            if (!policies.Remove($"{deletion.Namespace}/{deletion.Name}")) problems.Add($"--delete {deletion}: no such policy in the cluster");
+            bool removed = deletion.Kind == "NetworkPolicy"
+                ? policies.Remove($"{deletion.Namespace}/{deletion.Name}")
+                : adminPolicies.Remove($"{deletion.Kind}/{deletion.Name}");
+            if (!removed) problems.Add($"--delete {deletion}: no such policy in the cluster");
         }
         // A namespace that an applied object lives in exists, as the API server would require.
         foreach (string name in applied.Pods.Select(p => p.Namespace).Concat(applied.Policies.Select(p => p.Metadata.NamespaceProperty)))
         {
             if (!namespaces.ContainsKey(name)) namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
         }
-        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values);
+        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values);
     }
 
     private static string PolicyKey(V1NetworkPolicy policy) => $"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}";

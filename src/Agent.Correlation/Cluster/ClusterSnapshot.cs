@@ -18,7 +18,8 @@ public sealed class ClusterSnapshot
         IEnumerable<ServiceInfo> services,
         IEnumerable<EndpointSliceInfo> endpointSlices,
         IEnumerable<NodeInfo> nodes,
-        IEnumerable<V1NetworkPolicy> policies)
+        IEnumerable<V1NetworkPolicy> policies,
+        IEnumerable<AdminPolicyObject>? adminPolicies = null)
     {
         Version = version;
         Namespaces = namespaces.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(n => n.Name, StringComparer.Ordinal);
@@ -29,6 +30,7 @@ public sealed class ClusterSnapshot
         // In name order, whatever the source's: lists, watches and manifest files order them differently, and the
         // policies a record names must not depend on where the cluster state came from.
         Policies = [.. policies.OrderBy(p => p.Metadata?.NamespaceProperty, StringComparer.Ordinal).ThenBy(p => p.Metadata?.Name, StringComparer.Ordinal)];
+        AdminPolicies = [.. (adminPolicies ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
     }
 
     /// <summary>Increases with every change; caches keyed on it never serve a stale answer.</summary>
@@ -40,6 +42,9 @@ public sealed class ClusterSnapshot
     public IReadOnlyList<EndpointSliceInfo> EndpointSlices { get; }
     public IReadOnlyList<NodeInfo> Nodes { get; }
     public IReadOnlyList<V1NetworkPolicy> Policies { get; }
+
+    /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies, by <c>Kind/name</c>.</summary>
+    public IReadOnlyList<AdminPolicyObject> AdminPolicies { get; }
 
     /// <summary>
     /// The namespace's labels. A pod's namespace that no Namespace object describes still has the label that the

@@ -28,6 +28,8 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(V1NodeList))]
 [JsonSerializable(typeof(V1EndpointSliceList))]
 [JsonSerializable(typeof(V1NetworkPolicyList))]
+[JsonSerializable(typeof(AdminPolicyObject))]
+[JsonSerializable(typeof(AdminPolicyObjectList))]
 [JsonSerializable(typeof(V1Status))]
 [JsonSerializable(typeof(V1TokenReview))]
 [JsonSerializable(typeof(V1SubjectAccessReview))]
@@ -40,6 +42,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(Watcher<V1Node>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1EndpointSlice>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1NetworkPolicy>.WatchEvent))]
+[JsonSerializable(typeof(Watcher<AdminPolicyObject>.WatchEvent))]
 internal sealed partial class ModelJsonContext : JsonSerializerContext
 {
     private static int _registered;
