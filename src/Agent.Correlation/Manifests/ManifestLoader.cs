@@ -272,6 +272,21 @@ public static partial class ManifestLoader
                         add(policy);
                         break;
                     }
+                case var (version, k) when AdminPolicyObject.IsKnown(version, k):
+                    {
+                        var policy = Deserialize<AdminPolicyObject>(json);
+                        if (string.IsNullOrEmpty(policy.Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
+                        policy.Metadata.NamespaceProperty = null;
+                        var problems = new List<string>();
+                        Policy.Admin.AdminPolicyCompiler.Compile(policy, problems);
+                        if (problems.Count > 0)
+                        {
+                            foreach (string problem in problems) into.Add(new ManifestError(file, line, objectName, problem));
+                            return;
+                        }
+                        add(policy);
+                        break;
+                    }
                 default:
                     into.Add(new IgnoredKind($"{apiVersion}/{kind}"));
                     break;
@@ -308,6 +323,7 @@ public static partial class ManifestLoader
         private readonly Dictionary<string, EndpointSliceInfo> _slices = new(StringComparer.Ordinal);
         private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
         private readonly Dictionary<string, V1NetworkPolicy> _policies = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, AdminPolicyObject> _adminPolicies = new(StringComparer.Ordinal);
 
         private readonly Kubernetes.PodCompactor _compactor = new();
 
@@ -324,6 +340,7 @@ public static partial class ManifestLoader
                 case EndpointSliceInfo slice: _slices[$"{slice.Namespace}/{slice.Name}"] = slice; break;
                 case NodeInfo node: _nodes[node.Name] = node; break;
                 case V1NetworkPolicy policy: _policies[$"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}"] = policy; break;
+                case AdminPolicyObject policy: _adminPolicies[policy.Key] = policy; break;
                 default: throw new ArgumentException($"not a cluster object: {model.GetType().Name}", nameof(model));
             }
         }
@@ -340,7 +357,7 @@ public static partial class ManifestLoader
                     _namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
                 }
             }
-            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values);
+            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values, _adminPolicies.Values);
         }
     }
 }

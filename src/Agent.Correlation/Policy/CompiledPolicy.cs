@@ -7,17 +7,25 @@ namespace Tripline.Correlation.Policy;
 /// <summary>The other end of a flow as a rule's peers see it: a pod (by labels and namespace) and always an IP.</summary>
 internal readonly struct PeerView
 {
-    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, IpKey ip)
+    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, IpKey ip, LabelSet? nodeLabels = null, LabelSet? subjectNamespaceLabels = null)
     {
         Pod = pod;
         NamespaceLabels = namespaceLabels;
         Ip = ip;
+        NodeLabels = nodeLabels;
+        SubjectNamespaceLabels = subjectNamespaceLabels;
     }
 
     /// <summary>Null when the peer is not a pod that selectors can see (a node, an external address, a host-network pod).</summary>
     public PodInfo? Pod { get; }
     public LabelSet? NamespaceLabels { get; }
     public IpKey Ip { get; }
+
+    /// <summary>The labels of the node whose address <see cref="Ip"/> is (a node, or a host-network pod); null otherwise.</summary>
+    public LabelSet? NodeLabels { get; }
+
+    /// <summary>The namespace labels of the pod whose side is judged (for peers that compare namespaces with it).</summary>
+    public LabelSet? SubjectNamespaceLabels { get; }
 }
 
 /// <summary>One NetworkPolicy compiled for evaluation: selectors parsed, CIDRs as ranges, defaults applied.</summary>

@@ -8,6 +8,9 @@ internal sealed class CompiledSelector
 {
     public static readonly CompiledSelector Everything = new([], []);
 
+    /// <summary>Matches no labels at all: what a required selector that is missing or malformed stands for.</summary>
+    public static readonly CompiledSelector Nothing = new([], [new Requirement("", SelectorOperator.Invalid, [])]);
+
     private readonly KeyValuePair<string, string>[] _labels;
     private readonly Requirement[] _requirements;
 

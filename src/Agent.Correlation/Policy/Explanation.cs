@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Policy.Tiers;
 
 namespace Tripline.Correlation.Policy;
 
@@ -13,7 +14,9 @@ public sealed record EndpointSummary(string Kind, string Name, string Ip, string
 public sealed record RuleExplanation(string Rule, bool Matched, bool PeerMatched, string Peers, bool PortMatched, string Ports);
 
 /// <summary>One policy that selects the pod for the side's direction, and what each of its rules made of the flow.</summary>
-public sealed record PolicyExplanation(string Name, string PodSelector, string PolicyTypes, bool Allowed, IReadOnlyList<RuleExplanation> Rules);
+/// <param name="Tier">Admin or Baseline for the administrator's tiers (rules walked in order until one decides); null for a NetworkPolicy.</param>
+/// <param name="Action">The action of the rule that decided in this policy (Accept, Deny, Pass); null when none matched.</param>
+public sealed record PolicyExplanation(string Name, string PodSelector, string PolicyTypes, bool Allowed, IReadOnlyList<RuleExplanation> Rules, string? Tier = null, string? Action = null);
 
 /// <summary>The egress side (source pod) or the ingress side (destination pod) of an explained flow.</summary>
 public sealed record SideExplanation(PolicyDirection Direction, string Pod, bool Isolated, bool Allowed, IReadOnlyList<PolicyExplanation> Policies, string Summary);
@@ -57,6 +60,19 @@ public sealed record Explanation(
         text.Append(direction).Append(" of ").Append(side.Pod).Append(": ").Append(side.Allowed ? "allowed" : "DENIED").Append(" - ").AppendLine(side.Summary);
         foreach (var policy in side.Policies)
         {
+            if (policy.Tier is not null)
+            {
+                text.Append("  [").Append(policy.Tier).Append("] ").Append(policy.Action switch { "Accept" => "+ ", "Deny" => "- ", "Pass" => "> ", _ => "  " }).Append(policy.Name)
+                    .Append("  (subject ").Append(policy.PodSelector).Append("; ").Append(policy.PolicyTypes).Append(')')
+                    .AppendLine(policy.Action is null ? ": no rule matches" : $": {policy.Action}");
+                foreach (var rule in policy.Rules)
+                {
+                    text.Append("      ").Append(rule.Rule).Append(rule.Matched ? " matches: " : " no match: ");
+                    if (rule.Matched) text.Append(rule.Peers).Append("; ").AppendLine(rule.Ports);
+                    else text.AppendLine(rule.PeerMatched ? rule.Ports : rule.Peers);
+                }
+                continue;
+            }
             text.Append("  ").Append(policy.Allowed ? "+ " : "- ").Append(policy.Name)
                 .Append("  (podSelector ").Append(policy.PodSelector).Append("; ").Append(policy.PolicyTypes).AppendLine(")");
             if (policy.Rules.Count == 0)
@@ -136,6 +152,8 @@ public sealed record Explanation(
             writer.WriteString("pod_selector", policy.PodSelector);
             writer.WriteString("policy_types", policy.PolicyTypes);
             writer.WriteBoolean("allowed", policy.Allowed);
+            if (policy.Tier is not null) writer.WriteString("tier", policy.Tier);
+            if (policy.Action is not null) writer.WriteString("action", policy.Action);
             writer.WriteStartArray("rules");
             foreach (var rule in policy.Rules)
             {
@@ -165,30 +183,128 @@ public sealed partial class PolicyEngine
         if (protocol > PolicyProtocol.SCTP) port = 0;
         var sourceSummary = Summarize(in source, sourceIp);
         var destinationSummary = Summarize(in destination, destinationIp);
-        KindOf(in source, out var sourceProfile);
+        int sourceKind = KindOf(in source, out var sourceProfile);
         KindOf(in destination, out var destinationProfile);
+        bool self = sourceProfile is not null && ReferenceEquals(sourceProfile.Pod, destinationProfile?.Pod);
+        bool resident = destinationProfile is not null && sourceKind is KindNode or KindHostNetworkPod && IsResidentNode(in source, destinationProfile.Pod);
         var destinationPod = destinationProfile?.Pod;
 
         SideExplanation? egress = null, ingress = null;
         if (sourceProfile is not null && verdict.Egress is { } egressVerdict)
         {
-            var peer = new PeerView(destinationPod, destinationProfile?.NamespaceLabels, destinationIp);
-            egress = ExplainSide(PolicyDirection.Egress, sourceProfile, egressVerdict, in peer, destinationSummary.Name, destinationPod, port, protocol);
+            var peer = PeerOf(destinationProfile, destinationIp, sourceProfile);
+            egress = ExplainSide(PolicyDirection.Egress, sourceProfile, egressVerdict, in peer, destinationSummary.Name, destinationPod, port, protocol, self);
         }
         if (destinationProfile is not null && verdict.Ingress is { } ingressVerdict)
         {
-            var peer = new PeerView(sourceProfile?.Pod, sourceProfile?.NamespaceLabels, sourceIp);
-            ingress = ExplainSide(PolicyDirection.Ingress, destinationProfile, ingressVerdict, in peer, sourceSummary.Name, destinationPod, port, protocol);
+            var peer = PeerOf(sourceProfile, sourceIp, destinationProfile);
+            ingress = ExplainSide(PolicyDirection.Ingress, destinationProfile, ingressVerdict, in peer, sourceSummary.Name, destinationPod, port, protocol, self || resident);
         }
         var notes = verdict.Note is null ? [] : verdict.Note.Split("; ");
         return new Explanation(verdict, sourceSummary, destinationSummary, port, protocol, egress, ingress, notes);
     }
 
-    private SideExplanation ExplainSide(PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    private SideExplanation ExplainSide(PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol, bool self = false)
     {
-        string dir = direction == PolicyDirection.Ingress ? "ingress" : "egress";
         string pod = subject.Pod.Key;
         if (!subject.Selectable) return new SideExplanation(direction, pod, false, true, [], $"{pod} has terminated; policies no longer select it");
+        var tiers = subject.Selection.Tiers;
+        if (_tierPolicies.Length == 0 || self || !tiers.Any(direction)) return ExplainNetworkPolicies(direction, subject, verdict, in peer, peerName, destinationPod, port, protocol);
+
+        // The administrator's tiers around the NetworkPolicies: each walked in order until a rule decides.
+        var explained = new List<PolicyExplanation>();
+        var admin = ExplainTier("Admin", tiers.Admin(direction), direction, in peer, peerName, destinationPod, port, protocol, explained, out var adminOverlap);
+        string adminText = AboveText("Admin", admin, direction);
+        if (admin is { Action: RuleAction.Accept or RuleAction.Deny })
+        {
+            string decided = $"decided in the Admin tier by {admin.Value.Policy.Key} {admin.Value.Rule.Describe(direction)} ({admin.Value.Rule.Action}); NetworkPolicies and the Baseline tier are not consulted";
+            return new SideExplanation(direction, pod, true, verdict.Allowed, explained, decided + adminOverlap);
+        }
+        var selecting = direction == PolicyDirection.Ingress ? subject.Selection.Ingress : subject.Selection.Egress;
+        if (selecting.Length > 0)
+        {
+            var np = ExplainNetworkPolicies(direction, subject, verdict, in peer, peerName, destinationPod, port, protocol);
+            return np with { Policies = [.. explained, .. np.Policies], Summary = $"{adminText}; then NetworkPolicies: {np.Summary}{adminOverlap}" };
+        }
+        var baseline = ExplainTier("Baseline", tiers.Baseline(direction), direction, in peer, peerName, destinationPod, port, protocol, explained, out var baselineOverlap);
+        string summary = baseline is { Action: RuleAction.Accept or RuleAction.Deny }
+            ? $"{adminText}; no NetworkPolicy selects {pod} for {Dir(direction)}; decided in the Baseline tier by {baseline.Value.Policy.Key} {baseline.Value.Rule.Describe(direction)} ({baseline.Value.Rule.Action})"
+            : $"{adminText}; no NetworkPolicy selects {pod} for {Dir(direction)}; {AboveText("Baseline", baseline, direction)}; so allowed";
+        return new SideExplanation(direction, pod, verdict.Isolated, verdict.Allowed, explained, summary + adminOverlap + baselineOverlap);
+    }
+
+    private static string Dir(PolicyDirection direction) => direction == PolicyDirection.Ingress ? "ingress" : "egress";
+
+    private static string AboveText(string tier, (TierPolicy Policy, TierRule Rule, RuleAction Action)? decision, PolicyDirection direction) => decision is { } d
+        ? $"the {tier} tier passed it on ({d.Policy.Key} {d.Rule.Describe(direction)}: Pass)"
+        : $"no {tier} rule matched";
+
+    /// <summary>Explains one tier's policies in walking order up to the deciding rule; says when policies of the same priority would disagree.</summary>
+    private (TierPolicy Policy, TierRule Rule, RuleAction Action)? ExplainTier(string tier, int[] policies, PolicyDirection direction, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol, List<PolicyExplanation> explained, out string overlap)
+    {
+        overlap = "";
+        (TierPolicy Policy, TierRule Rule, RuleAction Action)? decision = null;
+        foreach (int index in policies)
+        {
+            var policy = _tierPolicies[index];
+            if (decision is { } d)
+            {
+                // Same priority, both matching, different outcome: the API lets an implementation apply either.
+                if (policy.Priority != d.Policy.Priority) break;
+                var other = FirstMatch(policy, direction, in peer, destinationPod, port, protocol);
+                if (other is not null && other.Action != d.Action)
+                {
+                    overlap += $"; note: {policy.Key} has the same priority ({policy.Priority}) and its {other.Describe(direction)} would {other.Action} this flow: the API leaves the order of equal priorities to the implementation, so the cluster may apply either";
+                }
+                continue;
+            }
+            var rules = new List<RuleExplanation>();
+            TierRule? matched = null;
+            foreach (var rule in policy.Rules(direction))
+            {
+                var explanation = ExplainTierRule(direction, rule, in peer, peerName, destinationPod, port, protocol);
+                rules.Add(explanation);
+                if (explanation.Matched) { matched = rule; break; }
+            }
+            explained.Add(new PolicyExplanation(policy.Key, policy.Subject.ToString(), $"tier {tier}, priority {policy.Priority}", matched?.Action == RuleAction.Accept, rules, tier, matched?.Action.ToString()));
+            if (matched is not null) decision = (policy, matched, matched.Action);
+        }
+        return decision;
+    }
+
+    private static TierRule? FirstMatch(TierPolicy policy, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        foreach (var rule in policy.Rules(direction))
+        {
+            if (rule.MatchesPort(destinationPod, port, protocol) && rule.MatchPeer(in peer) == PeerMatch.Yes) return rule;
+        }
+        return null;
+    }
+
+    private static RuleExplanation ExplainTierRule(PolicyDirection direction, TierRule rule, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        var match = rule.MatchPeer(in peer);
+        bool peerMatched = match == PeerMatch.Yes;
+        var reasons = new List<string>(rule.Peers.Length);
+        foreach (var candidate in rule.Peers)
+        {
+            bool matches = candidate.Match(in peer, rule.Action) == PeerMatch.Yes;
+            if (peerMatched && !matches) continue;
+            reasons.Add(candidate.Describe(in peer, peerName, rule.Action));
+            if (peerMatched) break;
+        }
+        string peers = string.Join("; ", reasons);
+        bool portMatched = rule.MatchesPort(destinationPod, port, protocol);
+        string ports = rule.Ports.Length == 0
+            ? "no protocols: all traffic"
+            : $"{PortText(port, protocol)} {(portMatched ? "is" : "is not")} in [{string.Join(", ", rule.Ports.Select(p => p.ToString()))}]";
+        return new RuleExplanation($"{rule.Describe(direction)} {rule.Action}", peerMatched && portMatched, peerMatched, peers, portMatched, ports);
+    }
+
+    private SideExplanation ExplainNetworkPolicies(PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        string dir = Dir(direction);
+        string pod = subject.Pod.Key;
         var selecting = direction == PolicyDirection.Ingress ? subject.Selection.Ingress : subject.Selection.Egress;
         if (selecting.Length == 0)
         {

@@ -4,11 +4,14 @@ using k8s;
 using k8s.Models;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Policy.Admin;
+using Tripline.Correlation.Policy.Tiers;
 
 namespace Tripline.Correlation.Policy;
 
 /// <summary>
-/// NetworkPolicy (networking.k8s.io/v1) compiled for one cluster snapshot. Immutable once built and safe to read
+/// The policies of one cluster snapshot compiled into tiers: the administrator's Admin tier (ClusterNetworkPolicy,
+/// AdminNetworkPolicy), NetworkPolicy (networking.k8s.io/v1), the Baseline tier, then allow. Immutable once built and safe to read
 /// from any thread: a cluster change compiles a new engine, which the pipeline swaps in while the packet path keeps
 /// reading the old one. Verdicts are cached by identity (namespace, interned labels, ipBlock class), never by pod.
 /// </summary>
@@ -21,6 +24,9 @@ public sealed partial class PolicyEngine
     private const int KindExternal = 4;
     private const int KindService = 5;
     private const int KindResidentNode = 6;
+
+    /// <summary>In a key's kinds: a pod reaching its own address, which the administrator's tiers do not judge.</summary>
+    private const int SelfFlow = 1 << 24;
 
     private static readonly ConcurrentDictionary<string, int> NamespaceIds = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<string, int> PortDeclarationIds = new(StringComparer.Ordinal);
@@ -36,6 +42,13 @@ public sealed partial class PolicyEngine
     private readonly IpClassifier _classifier;
     private readonly bool _hasNamedPorts;
     private readonly VerdictCache _cache;
+
+    /// <summary>The tier policies, Admin then Baseline, each by priority then name: the order they are walked in.</summary>
+    private readonly TierPolicy[] _tierPolicies;
+    private readonly FrozenDictionary<string, AdminPolicyObject> _tierSources;
+
+    /// <summary>Node labels by address, for <c>nodes</c> peers; empty when no rule has one.</summary>
+    private readonly FrozenDictionary<IpKey, LabelSet> _nodeLabels;
 
     private PolicyEngine(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity)
     {
@@ -54,8 +67,17 @@ public sealed partial class PolicyEngine
             .GroupBy(x => x.Namespace, StringComparer.Ordinal)
             .ToFrozenDictionary(g => g.Key, g => g.Select(x => x.i).ToArray(), StringComparer.Ordinal);
         _namespaceLabels = snapshot.Namespaces.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Labels, StringComparer.Ordinal);
-        _classifier = new IpClassifier(_policies.SelectMany(p => p.IpRanges));
-        _hasNamedPorts = _policies.Any(p => p.HasNamedPorts);
+        _tierPolicies = [.. snapshot.AdminPolicies
+            .Select(p => AdminPolicyCompiler.Compile(p, []))
+            .OrderBy(p => p.Tier).ThenBy(p => p.Priority).ThenBy(p => p.Key, StringComparer.Ordinal)];
+        _tierSources = snapshot.AdminPolicies.GroupBy(p => p.Key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        var tierPeers = _tierPolicies.SelectMany(p => p.AllRules).SelectMany(r => r.Peers).ToArray();
+        _nodeLabels = tierPeers.Any(p => p.Kind == TierPeerKind.Nodes) ? NodeLabelsByAddress(snapshot) : FrozenDictionary<IpKey, LabelSet>.Empty;
+        // Every address a verdict can depend on gets a class of its own: ipBlocks, networks, and nodes' addresses.
+        _classifier = new IpClassifier(_policies.SelectMany(p => p.IpRanges)
+            .Concat(tierPeers.SelectMany(p => p.Networks))
+            .Concat(_nodeLabels.Keys.Select(ip => new IpRange(ip, ip, ip.ToString()))));
+        _hasNamedPorts = _policies.Any(p => p.HasNamedPorts) || _tierPolicies.SelectMany(p => p.AllRules).Any(r => r.Ports.Any(port => port.Name is not null));
 
         // Selection is computed once per distinct (namespace, labels), then shared by every pod that has them.
         var selections = new Dictionary<(string, LabelSet), Selection>();
@@ -77,6 +99,9 @@ public sealed partial class PolicyEngine
     public ClusterSnapshot Snapshot { get; }
 
     public int PolicyCount => _policies.Length;
+
+    /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies compiled.</summary>
+    public int TierPolicyCount => _tierPolicies.Length;
 
     public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity);
 
@@ -110,7 +135,7 @@ public sealed partial class PolicyEngine
     {
         var profile = ProfileOf(pod);
         if (!profile.Selectable) return [];
-        return direction == PolicyDirection.Ingress ? profile.Selection.IngressNames : profile.Selection.EgressNames;
+        return direction == PolicyDirection.Ingress ? profile.Selection.AllIngressNames : profile.Selection.AllEgressNames;
     }
 
     private VerdictKey KeyOf(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, ref int port, PolicyProtocol protocol, out PodProfile? sourceProfile, out PodProfile? destinationProfile)
@@ -147,6 +172,7 @@ public sealed partial class PolicyEngine
             destinationClass = _classifier.Classify(destinationIp);
         }
         int kinds = (int)protocol | (sourceKind << 8) | (destinationKind << 16);
+        if (sourceProfile is not null && destinationProfile is not null && ReferenceEquals(sourceProfile.Pod, destinationProfile.Pod)) kinds |= SelfFlow;
         return new VerdictKey(sourceNs, sourceLabels, sourceClass, destinationNs, destinationLabels, destinationClass, destinationPorts, port, kinds);
     }
 
@@ -222,7 +248,18 @@ public sealed partial class PolicyEngine
                 if (policy.AffectsEgress) egress.Add(index);
             }
         }
-        return new Selection([.. ingress], [.. egress], [.. ingress.Select(i => _policies[i].Key)], [.. egress.Select(i => _policies[i].Key)]);
+        var tiers = new TierSelection();
+        if (_tierPolicies.Length > 0)
+        {
+            var namespaceLabels = NamespaceLabelsOf(ns);
+            for (int index = 0; index < _tierPolicies.Length; index++)
+            {
+                var policy = _tierPolicies[index];
+                if (!policy.Subject.Selects(namespaceLabels, labels)) continue;
+                tiers.Add(policy, index);
+            }
+        }
+        return new Selection([.. ingress], [.. egress], [.. ingress.Select(i => _policies[i].Key)], [.. egress.Select(i => _policies[i].Key)], tiers.Build());
     }
 
     private LabelSet NamespaceLabelsOf(string ns) => _namespaceLabels.TryGetValue(ns, out var labels) ? labels : Snapshot.NamespaceLabels(ns);
@@ -232,24 +269,85 @@ public sealed partial class PolicyEngine
         int sourceKind = (key.Kinds >> 8) & 0xFF;
         int destinationKind = (key.Kinds >> 16) & 0xFF;
         var destinationPod = destinationProfile?.Pod;
+        bool tiers = _tierPolicies.Length > 0 && (key.Kinds & SelfFlow) == 0;
+        string? unjudgeable = null;
         SideVerdict? egress = null, ingress = null;
         if (sourceProfile is not null)
         {
             egress = sourceProfile.Selectable
-                ? JudgeSide(PolicyDirection.Egress, sourceProfile.Selection, new PeerView(destinationPod, destinationProfile?.NamespaceLabels, destinationIp), destinationPod, port, protocol)
+                ? JudgeSide(PolicyDirection.Egress, sourceProfile.Selection, PeerOf(destinationProfile, destinationIp, sourceProfile), destinationPod, port, protocol, tiers, ref unjudgeable)
                 : SideVerdict.NotIsolated;
         }
         if (destinationProfile is not null)
         {
             if (!destinationProfile.Selectable) ingress = SideVerdict.NotIsolated;
             else if (sourceKind == KindResidentNode) ingress = new SideVerdict(destinationProfile.Selection.Ingress.Length > 0, true, []);
-            else ingress = JudgeSide(PolicyDirection.Ingress, destinationProfile.Selection, new PeerView(sourceProfile?.Pod, sourceProfile?.NamespaceLabels, sourceIp), destinationPod, port, protocol);
+            else ingress = JudgeSide(PolicyDirection.Ingress, destinationProfile.Selection, PeerOf(sourceProfile, sourceIp, destinationProfile), destinationPod, port, protocol, tiers, ref unjudgeable);
         }
         bool allowed = (egress?.Allowed ?? true) && (ingress?.Allowed ?? true);
-        return new Verdict(allowed, egress, ingress, NoteFor(sourceKind, destinationKind));
+        string? note = NoteFor(sourceKind, destinationKind, tiers || _tierPolicies.Length == 0);
+        if (unjudgeable is not null) note = note is null ? unjudgeable : unjudgeable + "; " + note;
+        return new Verdict(allowed, egress, ingress, note, unjudgeable is null ? null : NotJudgeableDomainNames);
     }
 
-    private SideVerdict JudgeSide(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    /// <summary>The reason <see cref="Verdict.NotJudgeable"/> gives when only a rule's <c>domainNames</c> could decide a flow.</summary>
+    public const string NotJudgeableDomainNames = "domain_names";
+
+    /// <summary>The other end as the subject's rules see it: a pod of the cluster, or an address (a node's, with its labels).</summary>
+    private PeerView PeerOf(PodProfile? other, IpKey ip, PodProfile subject) =>
+        new(other?.Pod, other?.NamespaceLabels, ip, _nodeLabels.Count == 0 ? null : _nodeLabels.GetValueOrDefault(ip), subject.NamespaceLabels);
+
+    private SideVerdict JudgeSide(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, bool tiers, ref string? unjudgeable)
+    {
+        if (!tiers || !selection.Tiers.Any(direction)) return JudgeNetworkPolicies(direction, selection, in peer, destinationPod, port, protocol);
+        // Admin first: Accept and Deny are final, Pass (or no match) goes on to the NetworkPolicies, then Baseline.
+        TierRule? pendingRule = null;
+        TierPolicy? pendingPolicy = null;
+        var admin = WalkTier(selection.Tiers.Admin(direction), direction, in peer, destinationPod, port, protocol, ref pendingRule, ref pendingPolicy);
+        SideVerdict side;
+        if (admin.Policy is not null && admin.Rule!.Action != RuleAction.Pass) side = admin.Policy.Decided(admin.Rule.Action == RuleAction.Accept);
+        else
+        {
+            var selecting = direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress;
+            if (selecting.Length > 0) side = JudgeNetworkPolicies(direction, selection, in peer, destinationPod, port, protocol);
+            else
+            {
+                var baseline = WalkTier(selection.Tiers.Baseline(direction), direction, in peer, destinationPod, port, protocol, ref pendingRule, ref pendingPolicy);
+                side = baseline.Policy is not null && baseline.Rule!.Action != RuleAction.Pass ? baseline.Policy.Decided(baseline.Rule.Action == RuleAction.Accept) : SideVerdict.NotIsolated;
+            }
+        }
+        if (pendingRule is not null && (pendingRule.Action == RuleAction.Pass || side.Allowed != (pendingRule.Action == RuleAction.Accept)))
+        {
+            // Only a domain name could have decided otherwise: say so, and judge by what the packets show.
+            string text = $"not judgeable: {direction.ToString().ToLowerInvariant()} rule {pendingRule.Describe(direction)} of {pendingPolicy!.Key} ({pendingRule.Action}) matches by domainNames ({string.Join(",", pendingRule.Peers.Where(p => p.Kind == TierPeerKind.DomainNames).SelectMany(p => p.Domains))}), and packets do not say which names {peer.Ip.ToIPAddress()} had; judged as if it had none of them";
+            unjudgeable = unjudgeable is null ? text : unjudgeable + "; " + text;
+        }
+        return side;
+    }
+
+    /// <summary>The first rule of the tier's policies (in order) that matches, or none; a rule only a domain name could match is kept aside.</summary>
+    private (TierPolicy? Policy, TierRule? Rule) WalkTier(int[] policies, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, ref TierRule? pendingRule, ref TierPolicy? pendingPolicy)
+    {
+        foreach (int index in policies)
+        {
+            var policy = _tierPolicies[index];
+            foreach (var rule in policy.Rules(direction))
+            {
+                if (!rule.MatchesPort(destinationPod, port, protocol)) continue;
+                switch (rule.MatchPeer(in peer))
+                {
+                    case PeerMatch.Yes:
+                        return (policy, rule);
+                    case PeerMatch.NotJudgeable when pendingRule is null:
+                        (pendingRule, pendingPolicy) = (rule, policy);
+                        break;
+                }
+            }
+        }
+        return (null, null);
+    }
+
+    private SideVerdict JudgeNetworkPolicies(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
     {
         var selecting = direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress;
         if (selecting.Length == 0) return SideVerdict.NotIsolated;
@@ -263,9 +361,10 @@ public sealed partial class PolicyEngine
         return direction == PolicyDirection.Ingress ? selection.DeniedIngress : selection.DeniedEgress;
     }
 
-    private static string? NoteFor(int sourceKind, int destinationKind)
+    private static string? NoteFor(int sourceKind, int destinationKind, bool tiersJudged)
     {
         var notes = new List<string>(2);
+        if (!tiersJudged) notes.Add("a pod reaching its own address: ClusterNetworkPolicies do not apply to it");
         if (sourceKind == KindHostNetworkPod) notes.Add("the source is a host-network pod: NetworkPolicy does not select it, so it is judged as its node (no egress side; peers match it by IP only)");
         if (sourceKind == KindResidentNode) notes.Add("the source is the destination pod's own node: NetworkPolicy cannot block a node from reaching its pods, so ingress is allowed");
         if (sourceKind == KindTerminatedPod) notes.Add("the source pod has terminated (Succeeded/Failed): policies no longer select it");
@@ -294,8 +393,36 @@ public sealed partial class PolicyEngine
         {
             if (!ReferenceEquals(NamespaceLabelsOf(ns), previous.NamespaceLabelsOf(ns))) changed.Add(NamespaceId(ns));
         }
+        // The administrator's tiers are cluster-wide: any change to them, or to the nodes they name, drops every verdict.
+        if (!SameTiers(previous)) return new VerdictCache(capacity);
         if (changed.Count == 0) return previous._cache.CopyWhere(static _ => true);
         return previous._cache.CopyWhere(k => !changed.Contains(k.SourceNamespace) && !changed.Contains(k.DestinationNamespace));
+    }
+
+    private bool SameTiers(PolicyEngine previous)
+    {
+        if (_tierSources.Count != previous._tierSources.Count) return false;
+        foreach (var (key, now) in _tierSources)
+        {
+            if (!previous._tierSources.TryGetValue(key, out var before)) return false;
+            if (!ReferenceEquals(now, before) && !now.SameSpec(before)) return false;
+        }
+        if (_nodeLabels.Count != previous._nodeLabels.Count) return false;
+        foreach (var (ip, labels) in _nodeLabels)
+        {
+            if (!previous._nodeLabels.TryGetValue(ip, out var before) || !ReferenceEquals(labels, before)) return false;
+        }
+        return true;
+    }
+
+    private static FrozenDictionary<IpKey, LabelSet> NodeLabelsByAddress(ClusterSnapshot snapshot)
+    {
+        var labels = new Dictionary<IpKey, LabelSet>();
+        foreach (var node in snapshot.Nodes)
+        {
+            foreach (var address in node.Addresses) labels[IpKey.From(address)] = node.Labels;
+        }
+        return labels.ToFrozenDictionary();
     }
 
     /// <summary>Process-wide namespace ids, stable across compiles so that cached keys survive a recompile.</summary>
@@ -305,8 +432,14 @@ public sealed partial class PolicyEngine
         $"{(string.IsNullOrEmpty(policy.Metadata?.NamespaceProperty) ? "default" : policy.Metadata.NamespaceProperty)}/{policy.Metadata?.Name}";
 
     /// <summary>The policies selecting one (namespace, labels) identity, by direction.</summary>
-    private sealed class Selection(int[] ingress, int[] egress, string[] ingressNames, string[] egressNames)
+    private sealed class Selection(int[] ingress, int[] egress, string[] ingressNames, string[] egressNames, TierSelection tiers)
     {
+        public TierSelection Tiers { get; } = tiers;
+
+        /// <summary>Every policy of any tier that selects the identity for ingress: none means unprotected.</summary>
+        public string[] AllIngressNames { get; } = [.. tiers.Names(PolicyDirection.Ingress, admin: true), .. ingressNames, .. tiers.Names(PolicyDirection.Ingress, admin: false)];
+        public string[] AllEgressNames { get; } = [.. tiers.Names(PolicyDirection.Egress, admin: true), .. egressNames, .. tiers.Names(PolicyDirection.Egress, admin: false)];
+
         public int[] Ingress { get; } = ingress;
         public int[] Egress { get; } = egress;
         public string[] IngressNames { get; } = ingressNames;

@@ -27,4 +27,6 @@ public sealed record SideVerdict(bool Isolated, bool Allowed, IReadOnlyList<stri
 /// The judgement of one flow. Egress is null when the source is not a pod of the cluster (or is a host-network
 /// pod, judged as its node); Ingress likewise for the destination. Instances are cached and shared: never mutate.
 /// </summary>
-public sealed record Verdict(bool Allowed, SideVerdict? Egress, SideVerdict? Ingress, string? Note = null);
+/// <param name="NotJudgeable">Why packets cannot settle the verdict (<c>domain_names</c>: only a rule's domain names
+/// could have decided otherwise); the verdict is then what the rest of the policies say, and <see cref="Note"/> says so.</param>
+public sealed record Verdict(bool Allowed, SideVerdict? Egress, SideVerdict? Ingress, string? Note = null, string? NotJudgeable = null);

@@ -78,6 +78,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly Counter _folded;
     private readonly Gauge _attributionHeld;
     private readonly Counter _attributionTimedOut;
+    private readonly Counter _notJudgeable;
     private HashSet<string> _interfaceSeries = [];
     private readonly Lock _collectLock = new();
     private MetricsSources? _sources;
@@ -119,6 +120,9 @@ internal sealed class AgentMetrics : IFlowExporter
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
         _attributionHeld = factory.CreateGauge("tripline_attribution_held_events", "Flow events waiting for the pod holding their address to appear in the cluster state.");
+        _notJudgeable = factory.CreateCounter("tripline_not_judgeable_flows_total",
+            "Flows whose verdict packets cannot settle, by reason: domain_names (only a rule's domainNames peer could have decided otherwise); judged by the other rules, their enforcement unknown. Counted once at their start by the node owning their source pod.",
+            ["reason"]);
         _attributionTimedOut = factory.CreateCounter("tripline_attribution_timeouts_total", "Flows judged after --attribution-wait with an address in a pod range that no known pod held.");
         _flowLogLost = factory.CreateCounter("tripline_flow_log_lost_records_total",
             "Flow-log records that could not be written, by reason: write_failed (disk full, read-only, closed pipe), stop_deadline (offered after the stop deadline sealed the log).", ["reason"]);
@@ -159,6 +163,7 @@ internal sealed class AgentMetrics : IFlowExporter
         if (IsOwned(in judgement))
         {
             _flows.Inc([verdict.Allowed ? "allow" : "deny", NamespaceLabel(judgement.Source), NamespaceLabel(judgement.Destination), IpProtocol.Name(flowEvent.Flow.Protocol)]);
+            if (verdict.NotJudgeable is { } reason) _notJudgeable.WithLabels(reason).Inc();
         }
         if (!verdict.Allowed) CountDenyingSides(_denied, verdict, in judgement);
     }

@@ -49,6 +49,8 @@ internal static class EnforcementJudge
     public static Enforcement Judge(in FlowEvent e, in FlowJudgement j, FlowContext context)
     {
         ref readonly FlowEntry f = ref e.Flow;
+        // A verdict the packets cannot settle (a domain name might have decided it) cannot be held against the network.
+        if (j.Verdict.NotJudgeable is not null) return Enforcement.Unknown;
         bool denied = !j.Verdict.Allowed;
         bool peerWatched = context.CapturesEachInterface && SameNodePods(in j, context.Node);
         if (f.PacketsReceived > 0 || (peerWatched && (f.Evidence & FlowEvidence.ReachedPeer) != 0))
