@@ -23,7 +23,7 @@ internal static class ExplainCommand
         var flowId = new Option<string>("--flow-id") { Description = "a recorded flow (its flow_id in --flow-log): its endpoints, port and protocol, and what the network did with it" };
         var flowLog = EnvironmentDefaults.String("--flow-log", "with --flow-id: flow-log file or directory of rotated logs");
         var apply = EnvironmentDefaults.List("--apply", "explain under a change: documents applied as kubectl apply -f would");
-        var delete = EnvironmentDefaults.List("--delete", "explain under a change: policies removed (KIND/NAMESPACE/NAME)");
+        var delete = EnvironmentDefaults.List("--delete", "explain under a change: policies removed (KIND/NAMESPACE/NAME, or KIND/NAME for a cluster-scoped kind)");
         var output = new Option<string>("--output") { Description = "text or json", DefaultValueFactory = _ => "text" };
         output.AcceptOnlyFromAmong("text", "json");
 

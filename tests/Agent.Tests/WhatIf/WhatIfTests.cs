@@ -199,6 +199,40 @@ public sealed class WhatIfTests : IDisposable
     }
 
     [Fact]
+    public void AdminTierPolicies_ApplyAndDelete_AreJudgedLikeAnyOther_AndNamedByKind()
+    {
+        const string denyTools = """
+            apiVersion: policy.networking.k8s.io/v1alpha2
+            kind: ClusterNetworkPolicy
+            metadata: { name: no-tools-to-shop }
+            spec:
+              tier: Admin
+              priority: 10
+              subject: { namespaces: { matchLabels: { kubernetes.io/metadata.name: shop } } }
+              ingress:
+              - { name: deny-tools, action: Deny, from: [ { namespaces: { matchLabels: { team: b } } } ] }
+            """;
+        string cluster = Write("cluster.yaml", Cluster);
+        string log = FlowLog(cluster, Capture(Traffic));
+        string change = Write("change/cnp.yaml", denyTools);
+        var applied = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [log], Manifests = [cluster], Apply = [change], Output = "json", FailOnBreak = true });
+        Assert.Equal(ExitCodes.DeniedFlows, applied.Code);
+        Assert.Equal([(Scanner, Api, "newly_denied")], Changes(applied.Lines));
+        Assert.Equal("ClusterNetworkPolicy/no-tools-to-shop", applied.Lines[0].GetProperty("after").GetProperty("ingress").GetProperty("policies")[0].GetString());
+
+        // The cluster holding it: the flow log names it, and deleting it (cluster-scoped: KIND/NAME) allows the flows again.
+        string withCnp = Write("with-cnp.yaml", Cluster + "\n---\n" + denyTools);
+        string cnpLog = FlowLog(withCnp, Capture(Traffic), "cnp.log");
+        Assert.Contains("\"ClusterNetworkPolicy/no-tools-to-shop\"", File.ReadAllText(cnpLog), StringComparison.Ordinal);
+        var deleted = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [cnpLog], Manifests = [withCnp], Delete = ["ClusterNetworkPolicy/no-tools-to-shop"], Output = "json" });
+        Assert.Equal(0, deleted.Code);
+        Assert.Equal([(Scanner, Api, "newly_allowed")], Changes(deleted.Lines));
+        var typo = WhatIf(new WhatIfCommand.WhatIfOptions { FlowLogs = [cnpLog], Manifests = [withCnp], Delete = ["cnp/no-tools"] });
+        Assert.Equal(ExitCodes.BadUsage, typo.Code);
+        Assert.Contains("--delete ClusterNetworkPolicy/no-tools: no such policy", typo.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RecordsOfDeletedPods_AreJudgedAsRecorded_AndNamedPortsNeedTheirWorkload()
     {
         string cluster = Write("cluster.yaml", Cluster);
