@@ -88,6 +88,95 @@ public sealed class AdminTierConformanceTests
         Assert.True(failures.Length == 0, failures.ToString());
     }
 
+    /// <summary>
+    /// v1beta1 is read as v1alpha2 (design.md section 9; upstream defines no v1beta1 yet): every case of the v1alpha2
+    /// suite, its policies relabelled v1beta1, gets the verdicts its v1alpha2 policies get, probe by probe.
+    /// </summary>
+    [Fact]
+    public void Replay_ClusterNetworkPolicyAsV1beta1_JudgesAsV1alpha2()
+    {
+        var suite = AdminTierSuite.ClusterNetworkPolicy;
+        var failures = new StringBuilder();
+        foreach (var testCase in suite.Cases)
+        {
+            var alpha = Outcomes(suite, testCase, policies: null, out _);
+            string beta = testCase.Policies.Replace("policy.networking.k8s.io/v1alpha2", "policy.networking.k8s.io/v1beta1", StringComparison.Ordinal);
+            var betaOutcomes = Outcomes(suite, testCase, beta, out string output);
+            var differing = alpha.Zip(betaOutcomes).Where(pair => pair.First.Verdict != pair.Second.Verdict).ToList();
+            var complaints = output.Split('\n').Where(l => l.StartsWith("tripline", StringComparison.Ordinal)).ToList();
+            if (differing.Count == 0 && complaints.Count == 0) continue;
+            failures.AppendLine($"case '{testCase.Name}' as v1beta1:");
+            foreach (string line in complaints) failures.Append("  replay said: ").AppendLine(line.TrimEnd());
+            foreach (var (first, second) in differing) failures.Append("  ").Append(second.Describe()).Append(" (as v1alpha2: ").Append(first.Verdict).AppendLine(")");
+        }
+        Assert.True(failures.Length == 0, failures.ToString());
+    }
+
+    /// <summary>
+    /// A domainNames peer names hosts, and a capture holds only addresses: a connection such a rule could decide is
+    /// reported as not judgeable in its verdict_note, never guessed (design.md section 9). A connection the rule
+    /// cannot decide (another port) is judged as usual by the rules after it.
+    /// </summary>
+    [Fact]
+    public void Replay_DomainNamesPeer_IsReportedAsNotJudgeable()
+    {
+        var suite = AdminTierSuite.TierInterplay;
+        var testCase = new AdminTierCase
+        {
+            Name = "domainNames accept before a networks deny",
+            Source = "design.md section 9",
+            Policies = """
+                apiVersion: policy.networking.k8s.io/v1alpha2
+                kind: ClusterNetworkPolicy
+                metadata:
+                  name: egress-by-domain
+                spec:
+                  tier: Admin
+                  priority: 5
+                  subject:
+                    namespaces:
+                      matchLabels:
+                        conformance-house: gryffindor
+                  egress:
+                  - name: accept-example-https
+                    action: Accept
+                    to:
+                    - domainNames: ["example.com", "*.example.org"]
+                    protocols:
+                    - tcp:
+                        destinationPort:
+                          number: 443
+                  - name: deny-everything-else
+                    action: Deny
+                    to:
+                    - networks: ["0.0.0.0/0"]
+                """,
+            Probes =
+            [
+                new() { From = "network-policy-conformance-gryffindor/harry-potter-0", To = "192.0.2.10", Port = 443, Protocol = "TCP", Expect = "a verdict_note" },
+                new() { From = "network-policy-conformance-gryffindor/harry-potter-0", To = "192.0.2.10", Port = 80, Protocol = "TCP", Expect = "deny" },
+            ],
+        };
+        var outcomes = Outcomes(suite, testCase, policies: null, out string output);
+        var problems = output.Split('\n').Where(l => l.StartsWith("tripline", StringComparison.Ordinal)).Select(l => "replay said: " + l.TrimEnd()).ToList();
+        if (string.IsNullOrWhiteSpace(outcomes[0].Note)) problems.Add(outcomes[0].Describe() + " (a connection a domainNames rule could decide has no verdict_note)");
+        if (outcomes[1].Verdict != "deny") problems.Add(outcomes[1].Describe());
+        else if (!(outcomes[1].Side("egress") is { } egress && ProbeOutcome.PoliciesOf(egress).Contains("ClusterNetworkPolicy/egress-by-domain")))
+        {
+            problems.Add(outcomes[1].Describe() + " (the denying egress side does not name ClusterNetworkPolicy/egress-by-domain)");
+        }
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    private static IReadOnlyList<ProbeOutcome> Outcomes(AdminTierSuite suite, AdminTierCase testCase, string? policies, out string output)
+    {
+        using var replay = new AdminTierReplay(suite, testCase, policies);
+        var (exit, stdout, stderr) = replay.RunInProcess();
+        Assert.True(exit == 0, $"case '{testCase.Name}': replay exited {exit}\n{stdout}{stderr}");
+        output = stdout + stderr;
+        return replay.Outcomes();
+    }
+
     private static void Judge(AdminTierSuite suite, string name)
     {
         var testCase = suite.Case(name);

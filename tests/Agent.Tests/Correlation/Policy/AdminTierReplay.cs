@@ -24,13 +24,14 @@ internal sealed class AdminTierReplay : IDisposable
     private readonly AdminTierCase _case;
     private readonly string _dir = Directory.CreateTempSubdirectory("tripline-admin-tier-").FullName;
 
-    public AdminTierReplay(AdminTierSuite suite, AdminTierCase testCase)
+    /// <param name="policies">In place of the case's policies (the same policies in another version, say).</param>
+    public AdminTierReplay(AdminTierSuite suite, AdminTierCase testCase, string? policies = null)
     {
         _suite = suite;
         _case = testCase;
         Directory.CreateDirectory(Manifests);
         File.WriteAllText(Path.Combine(Manifests, "cluster.json"), ClusterJson());
-        File.WriteAllText(Path.Combine(Manifests, "policies.yaml"), testCase.Policies);
+        File.WriteAllText(Path.Combine(Manifests, "policies.yaml"), policies ?? testCase.Policies);
         WriteCapture();
     }
 
