@@ -67,6 +67,29 @@ internal sealed class TestPcap : IDisposable
         return frame;
     }
 
+    /// <summary>
+    /// An Ethernet + IPv4 + SCTP frame holding one INIT-shaped chunk (INIT is 1, INIT ACK 2): the common header, then the
+    /// chunk's type, flags, length, initiate tag, window, stream counts and first TSN. The checksum is left zero.
+    /// </summary>
+    public static byte[] Sctp(uint source, ushort sourcePort, uint destination, ushort destinationPort, byte chunkType, uint verificationTag = 0, uint initiateTag = 1)
+    {
+        var frame = new byte[14 + 20 + 12 + 20];
+        Ipv4(frame, source, destination, 132, 12 + 20);
+        var sctp = frame.AsSpan(34);
+        BinaryPrimitives.WriteUInt16BigEndian(sctp, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(sctp[2..], destinationPort);
+        BinaryPrimitives.WriteUInt32BigEndian(sctp[4..], verificationTag);
+        var chunk = sctp[12..];
+        chunk[0] = chunkType;
+        BinaryPrimitives.WriteUInt16BigEndian(chunk[2..], 20);
+        BinaryPrimitives.WriteUInt32BigEndian(chunk[4..], initiateTag);
+        BinaryPrimitives.WriteUInt32BigEndian(chunk[8..], 106_496);
+        BinaryPrimitives.WriteUInt16BigEndian(chunk[12..], 10);
+        BinaryPrimitives.WriteUInt16BigEndian(chunk[14..], 10);
+        BinaryPrimitives.WriteUInt32BigEndian(chunk[16..], initiateTag);
+        return frame;
+    }
+
     private static void Ipv4(byte[] frame, uint source, uint destination, byte protocol, int payload)
     {
         frame.AsSpan(0, 12).Fill(0x02);
