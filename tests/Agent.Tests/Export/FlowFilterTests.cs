@@ -59,6 +59,18 @@ public sealed class FlowFilterTests
         Assert.Equal(externalMatches ? FilterResult.Match : FilterResult.NoMatch, Eval(filter, External));
     }
 
+    [Theory]
+    [InlineData("ClusterNetworkPolicy/no-tools", true)]
+    [InlineData("no-tools", true)]
+    [InlineData("AdminNetworkPolicy/no-tools", false)]
+    [InlineData("shop/no-tools", false)]
+    public void Evaluate_PolicyOfAnotherKind_IsFoundByKindAndName(string policy, bool matches)
+    {
+        string line = Denied.Replace("\"shop/default-deny\"", "\"ClusterNetworkPolicy/no-tools\"", StringComparison.Ordinal);
+        Assert.NotEqual(Denied, line);
+        Assert.Equal(matches ? FilterResult.Match : FilterResult.NoMatch, Eval(Create(new FlowFilterOptions { Policy = policy }), line));
+    }
+
     [Fact]
     public void TryCreate_BadValues_ReportsEveryProblemNamingItsOption()
     {
