@@ -211,52 +211,80 @@ public sealed partial class PolicyEngine
         var tiers = subject.Selection.Tiers;
         if (_tierPolicies.Length == 0 || self || !tiers.Any(direction)) return ExplainNetworkPolicies(direction, subject, verdict, in peer, peerName, destinationPod, port, protocol);
 
-        // The administrator's tiers around the NetworkPolicies: each walked in order until a rule decides.
+        // Tier by tier, as the verdict was reached: each applying tier's policies in order until a rule decides.
         var explained = new List<PolicyExplanation>();
-        var admin = ExplainTier("Admin", tiers.Admin(direction), direction, in peer, peerName, destinationPod, port, protocol, explained, out var adminOverlap);
-        string adminText = AboveText("Admin", admin, direction);
-        if (admin is { Action: RuleAction.Accept or RuleAction.Deny })
+        var steps = new List<string>();
+        string overlaps = "";
+        for (int t = 0; t < _tiers.Length; t++)
         {
-            string decided = $"decided in the Admin tier by {admin.Value.Policy.Key} {admin.Value.Rule.Describe(direction)} ({admin.Value.Rule.Action}); NetworkPolicies and the Baseline tier are not consulted";
-            return new SideExplanation(direction, pod, true, verdict.Allowed, explained, decided + adminOverlap);
+            var tier = _tiers[t];
+            var policies = tiers.For(t, direction);
+            var networkPolicies = tier.HoldsNetworkPolicies ? (direction == PolicyDirection.Ingress ? subject.Selection.Ingress : subject.Selection.Egress) : [];
+            if (policies.Length == 0 && networkPolicies.Length == 0) continue;
+            string label = tier.Label == "default" ? (policies.Length == 0 ? "NetworkPolicy" : "default") : tier.Label;
+            var decision = ExplainTier(tier, label, policies, networkPolicies, direction, subject, verdict, in peer, peerName, destinationPod, port, protocol, explained, out string overlap);
+            overlaps += overlap;
+            switch (decision)
+            {
+                case { Policy: { } policy, Rule: { Action: RuleAction.Accept or RuleAction.Deny } rule }:
+                    steps.Add($"decided in the {label} tier by {policy.Key} {rule.Describe(direction)} ({rule.Action})");
+                    return Done();
+                case { Policy: { } policy, Rule: { } rule }:
+                    steps.Add($"the {label} tier passed it on ({policy.Key} {rule.Describe(direction)}: Pass)");
+                    continue;
+                case { NetworkPolicies: { } names }:
+                    steps.Add($"allowed in the {label} tier by {names}");
+                    return Done();
+            }
+            if (tier.EndAction == RuleAction.Deny)
+            {
+                string isolating = string.Join(", ", networkPolicies.Select(i => _policies[i].Key).Concat(policies.Select(i => _tierPolicies[i].Key)));
+                steps.Add(label == "NetworkPolicy"
+                    ? $"isolated by {isolating}, and no {Dir(direction)} rule of them admits {peerName} on {PortText(port, protocol)}"
+                    : $"the {label} tier applies ({isolating}) and none of its rules matched: its end denies");
+                return Done();
+            }
+            steps.Add($"no {label} rule matched, and the tier passes it on");
         }
-        var selecting = direction == PolicyDirection.Ingress ? subject.Selection.Ingress : subject.Selection.Egress;
-        if (selecting.Length > 0)
-        {
-            var np = ExplainNetworkPolicies(direction, subject, verdict, in peer, peerName, destinationPod, port, protocol);
-            return np with { Policies = [.. explained, .. np.Policies], Summary = $"{adminText}; then NetworkPolicies: {np.Summary}{adminOverlap}" };
-        }
-        var baseline = ExplainTier("Baseline", tiers.Baseline(direction), direction, in peer, peerName, destinationPod, port, protocol, explained, out var baselineOverlap);
-        string summary = baseline is { Action: RuleAction.Accept or RuleAction.Deny }
-            ? $"{adminText}; no NetworkPolicy selects {pod} for {Dir(direction)}; decided in the Baseline tier by {baseline.Value.Policy.Key} {baseline.Value.Rule.Describe(direction)} ({baseline.Value.Rule.Action})"
-            : $"{adminText}; no NetworkPolicy selects {pod} for {Dir(direction)}; {AboveText("Baseline", baseline, direction)}; so allowed";
-        return new SideExplanation(direction, pod, verdict.Isolated, verdict.Allowed, explained, summary + adminOverlap + baselineOverlap);
+        steps.Add("so allowed");
+        return Done();
+
+        SideExplanation Done() => new(direction, subject.Pod.Key, verdict.Isolated, verdict.Allowed, explained,
+            string.Join("; ", steps) + (steps.Count > 0 && steps[^1].StartsWith("decided", StringComparison.Ordinal) ? "; later tiers are not consulted" : "") + overlaps);
     }
 
     private static string Dir(PolicyDirection direction) => direction == PolicyDirection.Ingress ? "ingress" : "egress";
 
-    private static string AboveText(string tier, (TierPolicy Policy, TierRule Rule, RuleAction Action)? decision, PolicyDirection direction) => decision is { } d
-        ? $"the {tier} tier passed it on ({d.Policy.Key} {d.Rule.Describe(direction)}: Pass)"
-        : $"no {tier} rule matched";
+    private readonly record struct TierDecision(TierPolicy? Policy, TierRule? Rule, string? NetworkPolicies);
 
-    /// <summary>Explains one tier's policies in walking order up to the deciding rule; says when policies of the same priority would disagree.</summary>
-    private (TierPolicy Policy, TierRule Rule, RuleAction Action)? ExplainTier(string tier, int[] policies, PolicyDirection direction, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol, List<PolicyExplanation> explained, out string overlap)
+    /// <summary>
+    /// Explains one tier's policies in walking order up to the deciding rule (the default tier's NetworkPolicies as one
+    /// group at their order); says when policies of the same order would decide differently.
+    /// </summary>
+    private TierDecision ExplainTier(PolicyTier tier, string label, int[] policies, int[] networkPolicies, PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol, List<PolicyExplanation> explained, out string overlap)
     {
         overlap = "";
-        (TierPolicy Policy, TierRule Rule, RuleAction Action)? decision = null;
+        TierDecision decision = default;
+        bool groupDone = networkPolicies.Length == 0;
         foreach (int index in policies)
         {
             var policy = _tierPolicies[index];
-            if (decision is { } d)
+            if (decision.Policy is { } decided)
             {
-                // Same priority, both matching, different outcome: the API lets an implementation apply either.
-                if (policy.Priority != d.Policy.Priority) break;
+                // Same order, both matching, different outcome: the API lets an implementation apply either.
+                if (policy.Order != decided.Order) break;
                 var other = FirstMatch(policy, direction, in peer, destinationPod, port, protocol);
-                if (other is not null && other.Action != d.Action)
+                if (other is not null && other.Action != decision.Rule!.Action)
                 {
-                    overlap += $"; note: {policy.Key} has the same priority ({policy.Priority}) and its {other.Describe(direction)} would {other.Action} this flow: the API leaves the order of equal priorities to the implementation, so the cluster may apply either";
+                    overlap += $"; note: {policy.Key} has the same {policy.OrderText} and its {other.Describe(direction)} would {other.Action} this flow: the API leaves the order of equal priorities to the implementation, so the cluster may apply either";
                 }
                 continue;
+            }
+            if (decision.NetworkPolicies is not null) break;
+            if (!groupDone && policy.Order > PolicyTier.NetworkPolicyOrder)
+            {
+                groupDone = true;
+                if (ExplainGroup(direction, subject, verdict, peer, peerName, destinationPod, port, protocol, explained) is { } names) { decision = new TierDecision(null, null, names); break; }
             }
             var rules = new List<RuleExplanation>();
             TierRule? matched = null;
@@ -264,12 +292,22 @@ public sealed partial class PolicyEngine
             {
                 var explanation = ExplainTierRule(direction, rule, in peer, peerName, destinationPod, port, protocol);
                 rules.Add(explanation);
-                if (explanation.Matched) { matched = rule; break; }
+                if (explanation.Matched && rule.Action != RuleAction.Log) { matched = rule; break; }
             }
-            explained.Add(new PolicyExplanation(policy.Key, policy.Subject.ToString(), $"tier {tier}, priority {policy.Priority}", matched?.Action == RuleAction.Accept, rules, tier, matched?.Action.ToString()));
-            if (matched is not null) decision = (policy, matched, matched.Action);
+            explained.Add(new PolicyExplanation(policy.Key, policy.Subject.ToString(), $"tier {label}, {policy.OrderText}", matched?.Action == RuleAction.Accept, rules, label, matched?.Action.ToString()));
+            if (matched is not null) decision = new TierDecision(policy, matched, null);
         }
+        if (!groupDone && decision.Policy is null && decision.NetworkPolicies is null && ExplainGroup(direction, subject, verdict, peer, peerName, destinationPod, port, protocol, explained) is { } last) decision = new TierDecision(null, null, last);
         return decision;
+    }
+
+    /// <summary>The default tier's NetworkPolicies explained as one group; the names of those that allow, or null.</summary>
+    private string? ExplainGroup(PolicyDirection direction, PodProfile subject, SideVerdict verdict, PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol, List<PolicyExplanation> explained)
+    {
+        var group = ExplainNetworkPolicies(direction, subject, verdict, in peer, peerName, destinationPod, port, protocol);
+        explained.AddRange(group.Policies);
+        var allowing = group.Policies.Where(p => p.Allowed).Select(p => p.Name).ToList();
+        return allowing.Count == 0 ? null : string.Join(", ", allowing);
     }
 
     private static TierRule? FirstMatch(TierPolicy policy, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)

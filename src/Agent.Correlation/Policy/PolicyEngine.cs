@@ -43,8 +43,14 @@ public sealed partial class PolicyEngine
     private readonly bool _hasNamedPorts;
     private readonly VerdictCache _cache;
 
-    /// <summary>The tier policies, Admin then Baseline, each by priority then name: the order they are walked in.</summary>
+    /// <summary>The tiers, by order then name; the default tier (holding the NetworkPolicies) always among them.</summary>
+    private readonly PolicyTier[] _tiers;
+
+    /// <summary>The tier policies, by tier, then order, then name: the order they are walked in.</summary>
     private readonly TierPolicy[] _tierPolicies;
+
+    /// <summary>For each tier policy, the index of its tier in <see cref="_tiers"/>.</summary>
+    private readonly int[] _tierOf;
     private readonly FrozenDictionary<string, AdminPolicyObject> _tierSources;
 
     /// <summary>Node labels by address, for <c>nodes</c> peers; empty when no rule has one.</summary>
@@ -67,9 +73,11 @@ public sealed partial class PolicyEngine
             .GroupBy(x => x.Namespace, StringComparer.Ordinal)
             .ToFrozenDictionary(g => g.Key, g => g.Select(x => x.i).ToArray(), StringComparer.Ordinal);
         _namespaceLabels = snapshot.Namespaces.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Labels, StringComparer.Ordinal);
-        _tierPolicies = [.. snapshot.AdminPolicies
-            .Select(p => AdminPolicyCompiler.Compile(p, []))
-            .OrderBy(p => p.Tier).ThenBy(p => p.Priority).ThenBy(p => p.Key, StringComparer.Ordinal)];
+        var compiled = snapshot.AdminPolicies.Select(p => AdminPolicyCompiler.Compile(p, [])).ToList();
+        _tiers = [.. compiled.Select(p => p.Tier).Append(PolicyTier.Default).Distinct().Order(Comparer<PolicyTier>.Create(PolicyTier.Compare))];
+        _tierPolicies = [.. compiled
+            .OrderBy(p => Array.IndexOf(_tiers, p.Tier)).ThenBy(p => p.Order).ThenBy(p => p.Key, StringComparer.Ordinal)];
+        _tierOf = [.. _tierPolicies.Select(p => Array.IndexOf(_tiers, p.Tier))];
         _tierSources = snapshot.AdminPolicies.GroupBy(p => p.Key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         var tierPeers = _tierPolicies.SelectMany(p => p.AllRules).SelectMany(r => r.Peers).ToArray();
         _nodeLabels = tierPeers.Any(p => p.Kind == TierPeerKind.Nodes) ? NodeLabelsByAddress(snapshot) : FrozenDictionary<IpKey, LabelSet>.Empty;
@@ -248,7 +256,7 @@ public sealed partial class PolicyEngine
                 if (policy.AffectsEgress) egress.Add(index);
             }
         }
-        var tiers = new TierSelection();
+        var tiers = new TierSelection(_tiers.Length);
         if (_tierPolicies.Length > 0)
         {
             var namespaceLabels = NamespaceLabelsOf(ns);
@@ -256,7 +264,7 @@ public sealed partial class PolicyEngine
             {
                 var policy = _tierPolicies[index];
                 if (!policy.Subject.Selects(namespaceLabels, labels)) continue;
-                tiers.Add(policy, index);
+                tiers.Add(policy, index, _tierOf[index]);
             }
         }
         return new Selection([.. ingress], [.. egress], [.. ingress.Select(i => _policies[i].Key)], [.. egress.Select(i => _policies[i].Key)], tiers.Build());
@@ -300,22 +308,23 @@ public sealed partial class PolicyEngine
     private SideVerdict JudgeSide(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, bool tiers, ref string? unjudgeable)
     {
         if (!tiers || !selection.Tiers.Any(direction)) return JudgeNetworkPolicies(direction, selection, in peer, destinationPod, port, protocol);
-        // Admin first: Accept and Deny are final, Pass (or no match) goes on to the NetworkPolicies, then Baseline.
+        // Tier by tier: a rule's Accept or Deny is final, Pass goes to the next tier, and a tier whose policies apply
+        // but decide nothing ends with its end action (the default tier's Deny is NetworkPolicy's isolation).
         TierRule? pendingRule = null;
         TierPolicy? pendingPolicy = null;
-        var admin = WalkTier(selection.Tiers.Admin(direction), direction, in peer, destinationPod, port, protocol, ref pendingRule, ref pendingPolicy);
-        SideVerdict side;
-        if (admin.Policy is not null && admin.Rule!.Action != RuleAction.Pass) side = admin.Policy.Decided(admin.Rule.Action == RuleAction.Accept);
-        else
+        SideVerdict? side = null;
+        for (int t = 0; t < _tiers.Length && side is null; t++)
         {
-            var selecting = direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress;
-            if (selecting.Length > 0) side = JudgeNetworkPolicies(direction, selection, in peer, destinationPod, port, protocol);
-            else
-            {
-                var baseline = WalkTier(selection.Tiers.Baseline(direction), direction, in peer, destinationPod, port, protocol, ref pendingRule, ref pendingPolicy);
-                side = baseline.Policy is not null && baseline.Rule!.Action != RuleAction.Pass ? baseline.Policy.Decided(baseline.Rule.Action == RuleAction.Accept) : SideVerdict.NotIsolated;
-            }
+            var tier = _tiers[t];
+            var policies = selection.Tiers.For(t, direction);
+            var networkPolicies = tier.HoldsNetworkPolicies ? (direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress) : [];
+            if (policies.Length == 0 && networkPolicies.Length == 0) continue;
+            var (policy, rule, allowedBy) = WalkTier(policies, networkPolicies, direction, in peer, destinationPod, port, protocol, ref pendingRule, ref pendingPolicy);
+            if (allowedBy is not null) side = allowedBy;
+            else if (rule is { Action: RuleAction.Accept or RuleAction.Deny }) side = policy!.Decided(rule.Action == RuleAction.Accept);
+            else if (rule is null && tier.EndAction == RuleAction.Deny) side = EndOfTierDenial(direction, selection, policies);
         }
+        side ??= SideVerdict.NotIsolated;
         if (pendingRule is not null && (pendingRule.Action == RuleAction.Pass || side.Allowed != (pendingRule.Action == RuleAction.Accept)))
         {
             // Only a domain name could have decided otherwise: say so, and judge by what the packets show.
@@ -325,26 +334,56 @@ public sealed partial class PolicyEngine
         return side;
     }
 
-    /// <summary>The first rule of the tier's policies (in order) that matches, or none; a rule only a domain name could match is kept aside.</summary>
-    private (TierPolicy? Policy, TierRule? Rule) WalkTier(int[] policies, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, ref TierRule? pendingRule, ref TierPolicy? pendingPolicy)
+    /// <summary>The denial at a Deny tier's end: it names every policy of the tier that applies (NetworkPolicies first).</summary>
+    private SideVerdict EndOfTierDenial(PolicyDirection direction, Selection selection, int[] policies)
     {
+        var denied = direction == PolicyDirection.Ingress ? selection.DeniedIngress : selection.DeniedEgress;
+        if (policies.Length == 0) return denied;
+        return new SideVerdict(true, false, [.. denied.Policies, .. policies.Select(i => _tierPolicies[i].Key)]);
+    }
+
+    /// <summary>
+    /// Walks one tier: its policies in order, with the NetworkPolicies of the default tier as one group at their
+    /// order (any of them allowing allows). Returns the first rule that matched, or the group's allowing side; a rule
+    /// only a domain name could match is kept aside.
+    /// </summary>
+    private (TierPolicy? Policy, TierRule? Rule, SideVerdict? AllowedBy) WalkTier(int[] policies, int[] networkPolicies, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, ref TierRule? pendingRule, ref TierPolicy? pendingPolicy)
+    {
+        bool groupDone = networkPolicies.Length == 0;
         foreach (int index in policies)
         {
             var policy = _tierPolicies[index];
+            if (!groupDone && policy.Order > PolicyTier.NetworkPolicyOrder)
+            {
+                groupDone = true;
+                if (AllowedByNetworkPolicies(networkPolicies, direction, in peer, destinationPod, port, protocol) is { } allowed) return (null, null, allowed);
+            }
             foreach (var rule in policy.Rules(direction))
             {
-                if (!rule.MatchesPort(destinationPod, port, protocol)) continue;
+                if (rule.Action == RuleAction.Log || !rule.MatchesPort(destinationPod, port, protocol)) continue;
                 switch (rule.MatchPeer(in peer))
                 {
                     case PeerMatch.Yes:
-                        return (policy, rule);
+                        return (policy, rule, null);
                     case PeerMatch.NotJudgeable when pendingRule is null:
                         (pendingRule, pendingPolicy) = (rule, policy);
                         break;
                 }
             }
         }
-        return (null, null);
+        if (!groupDone && AllowedByNetworkPolicies(networkPolicies, direction, in peer, destinationPod, port, protocol) is { } last) return (null, null, last);
+        return (null, null, null);
+    }
+
+    private SideVerdict? AllowedByNetworkPolicies(int[] selecting, PolicyDirection direction, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
+    {
+        List<string>? allowedBy = null;
+        foreach (int index in selecting)
+        {
+            var policy = _policies[index];
+            if (policy.Allows(direction, in peer, destinationPod, port, protocol)) (allowedBy ??= []).Add(policy.Key);
+        }
+        return allowedBy is null ? null : new SideVerdict(true, true, allowedBy);
     }
 
     private SideVerdict JudgeNetworkPolicies(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol)
@@ -437,8 +476,8 @@ public sealed partial class PolicyEngine
         public TierSelection Tiers { get; } = tiers;
 
         /// <summary>Every policy of any tier that selects the identity for ingress: none means unprotected.</summary>
-        public string[] AllIngressNames { get; } = [.. tiers.Names(PolicyDirection.Ingress, admin: true), .. ingressNames, .. tiers.Names(PolicyDirection.Ingress, admin: false)];
-        public string[] AllEgressNames { get; } = [.. tiers.Names(PolicyDirection.Egress, admin: true), .. egressNames, .. tiers.Names(PolicyDirection.Egress, admin: false)];
+        public string[] AllIngressNames { get; } = [.. tiers.Names(PolicyDirection.Ingress, beforeNetworkPolicies: true), .. ingressNames, .. tiers.Names(PolicyDirection.Ingress, beforeNetworkPolicies: false)];
+        public string[] AllEgressNames { get; } = [.. tiers.Names(PolicyDirection.Egress, beforeNetworkPolicies: true), .. egressNames, .. tiers.Names(PolicyDirection.Egress, beforeNetworkPolicies: false)];
 
         public int[] Ingress { get; } = ingress;
         public int[] Egress { get; } = egress;

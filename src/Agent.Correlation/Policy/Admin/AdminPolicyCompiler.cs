@@ -25,23 +25,23 @@ internal static class AdminPolicyCompiler
         if (spec.ValueKind != JsonValueKind.Object)
         {
             problems.Add("spec is missing");
-            return new TierPolicy(policy.Key, TierRank.Admin, MaxPriority, new TierSubject(CompiledSelector.Everything, null), [], []);
+            return new TierPolicy(policy.Key, PolicyTier.Admin, MaxPriority, $"priority {MaxPriority}", new TierSubject(CompiledSelector.Everything, null), [], []);
         }
 
-        TierRank tier;
+        PolicyTier tier;
         if (kind == AdminPolicyObject.ClusterNetworkPolicy)
         {
             string? text = Text(spec, "tier");
             tier = text switch
             {
-                "Admin" => TierRank.Admin,
-                "Baseline" => TierRank.Baseline,
-                _ => Problem(problems, $"spec.tier: must be Admin or Baseline (was {text ?? "missing"})", TierRank.Admin),
+                "Admin" => PolicyTier.Admin,
+                "Baseline" => PolicyTier.Baseline,
+                _ => Problem(problems, $"spec.tier: must be Admin or Baseline (was {text ?? "missing"})", PolicyTier.Admin),
             };
         }
         else
         {
-            tier = kind == AdminPolicyObject.AdminNetworkPolicy ? TierRank.Admin : TierRank.Baseline;
+            tier = kind == AdminPolicyObject.AdminNetworkPolicy ? PolicyTier.Admin : PolicyTier.Baseline;
         }
 
         int priority = 0;
@@ -61,7 +61,7 @@ internal static class AdminPolicyCompiler
         var subject = CompileSubject(spec, problems);
         var ingress = CompileRules(spec, "ingress", "from", PolicyDirection.Ingress, v1alpha1, kind, problems);
         var egress = CompileRules(spec, "egress", "to", PolicyDirection.Egress, v1alpha1, kind, problems);
-        return new TierPolicy(policy.Key, tier, priority, subject, ingress, egress);
+        return new TierPolicy(policy.Key, tier, priority, $"priority {priority}", subject, ingress, egress);
     }
 
     private static TierSubject CompileSubject(JsonElement spec, List<string> problems)

@@ -14,18 +14,44 @@ public enum RuleAction : byte
 
     /// <summary>The rest of this tier is skipped; the next tier decides.</summary>
     Pass,
+
+    /// <summary>Calico's Log: nothing is decided, the next rule is tried.</summary>
+    Log,
 }
 
 /// <summary>
-/// Where a tier sits in the order of evaluation. NetworkPolicies (namespaced, <c>networking.k8s.io/v1</c>) are the
-/// tier between the administrator's two: Admin before them, Baseline after them, and after Baseline everything is
-/// allowed.
+/// A tier: policies walked in order until a rule decides. When policies of the tier select the pod for the direction
+/// and none decides, the tier's end action applies: Deny, or Pass to the next tier. Tiers are walked by order, then
+/// name; after the last, everything is allowed. NetworkPolicies (namespaced, <c>networking.k8s.io/v1</c>) sit in the
+/// default tier at <see cref="NetworkPolicyOrder"/>, where Calico places them; the administrator's Admin tier comes
+/// before it and the Baseline tier after, at the orders Calico gives them.
 /// </summary>
-public enum TierRank : byte
+internal sealed class PolicyTier(string name, string label, double order, RuleAction endAction, bool holdsNetworkPolicies = false)
 {
-    Admin = 0,
-    NetworkPolicy = 1,
-    Baseline = 2,
+    /// <summary>The order NetworkPolicies have within the default tier.</summary>
+    public const double NetworkPolicyOrder = 1000;
+
+    public static readonly PolicyTier Admin = new("kube-admin", "Admin", 1_000, RuleAction.Pass);
+    public static readonly PolicyTier Default = new("default", "default", 1_000_000, RuleAction.Deny, holdsNetworkPolicies: true);
+    public static readonly PolicyTier Baseline = new("kube-baseline", "Baseline", 10_000_000, RuleAction.Pass);
+
+    public string Name { get; } = name;
+
+    /// <summary>How explanations name the tier: Admin, Baseline, or the tier's own name.</summary>
+    public string Label { get; } = label;
+
+    /// <summary>Lower first; a tier without an order is last (positive infinity).</summary>
+    public double Order { get; } = order;
+
+    /// <summary>What happens when the tier's policies select the pod and none decides: Deny or Pass.</summary>
+    public RuleAction EndAction { get; } = endAction;
+    public bool HoldsNetworkPolicies { get; } = holdsNetworkPolicies;
+
+    public static int Compare(PolicyTier a, PolicyTier b)
+    {
+        int byOrder = a.Order.CompareTo(b.Order);
+        return byOrder != 0 ? byOrder : string.CompareOrdinal(a.Name, b.Name);
+    }
 }
 
 /// <summary>
@@ -35,11 +61,12 @@ public enum TierRank : byte
 /// </summary>
 internal sealed class TierPolicy
 {
-    public TierPolicy(string key, TierRank tier, int priority, TierSubject subject, TierRule[] ingress, TierRule[] egress)
+    public TierPolicy(string key, PolicyTier tier, double order, string orderText, TierSubject subject, TierRule[] ingress, TierRule[] egress)
     {
         Key = key;
         Tier = tier;
-        Priority = priority;
+        Order = order;
+        OrderText = orderText;
         Subject = subject;
         Ingress = ingress;
         Egress = egress;
@@ -47,10 +74,13 @@ internal sealed class TierPolicy
 
     /// <summary><c>Kind/name</c>, as verdicts, records and metrics name it.</summary>
     public string Key { get; }
-    public TierRank Tier { get; }
+    public PolicyTier Tier { get; }
 
-    /// <summary>Lower first within the tier; policies of equal priority are walked by name (the API leaves their order open).</summary>
-    public int Priority { get; }
+    /// <summary>Lower first within the tier (a ClusterNetworkPolicy's priority); equal orders are walked by name.</summary>
+    public double Order { get; }
+
+    /// <summary>The order as the kind spells it, for explanations: <c>priority 10</c>, <c>order 100</c>.</summary>
+    public string OrderText { get; }
     public TierSubject Subject { get; }
     public TierRule[] Ingress { get; }
     public TierRule[] Egress { get; }
@@ -58,6 +88,16 @@ internal sealed class TierPolicy
     public TierRule[] Rules(PolicyDirection direction) => direction == PolicyDirection.Ingress ? Ingress : Egress;
 
     public IEnumerable<TierRule> AllRules => Ingress.Concat(Egress);
+
+    /// <summary>
+    /// Whether the policy applies to its subject for <paramref name="direction"/>: it has rules for it, or (Calico's
+    /// <c>types</c>) declares the direction without rules, which makes the tier's end action apply.
+    /// </summary>
+    public bool Applies(PolicyDirection direction) => Rules(direction).Length > 0 || (direction == PolicyDirection.Ingress ? DeclaresIngress : DeclaresEgress);
+
+    /// <summary>Set by kinds with declared directions (Calico's <c>types</c>); ClusterNetworkPolicies apply where they have rules.</summary>
+    public bool DeclaresIngress { get; init; }
+    public bool DeclaresEgress { get; init; }
 
     private SideVerdict? _accepted, _denied;
 
@@ -289,35 +329,35 @@ internal sealed class TierPort(PolicyProtocol protocol, int start, int end, stri
     }
 }
 
-/// <summary>The tier policies that select one (namespace, labels) identity: per direction, Admin and Baseline, in walking order.</summary>
-internal sealed class TierSelection
+/// <summary>The tier policies that select one (namespace, labels) identity: per tier and direction, in walking order.</summary>
+internal sealed class TierSelection(int tiers)
 {
-    public static readonly TierSelection None = new TierSelection().Build();
+    private readonly List<(TierPolicy Policy, int Index, int Tier)> _policies = [];
+    private readonly int[][] _ingress = new int[tiers][];
+    private readonly int[][] _egress = new int[tiers][];
+    private bool _anyIngress, _anyEgress;
 
-    private readonly List<(TierPolicy Policy, int Index)> _policies = [];
-    private int[] _adminIngress = [], _adminEgress = [], _baselineIngress = [], _baselineEgress = [];
-
-    public void Add(TierPolicy policy, int index) => _policies.Add((policy, index));
+    public void Add(TierPolicy policy, int index, int tier) => _policies.Add((policy, index, tier));
 
     public TierSelection Build()
     {
-        _adminIngress = Pick(TierRank.Admin, PolicyDirection.Ingress);
-        _adminEgress = Pick(TierRank.Admin, PolicyDirection.Egress);
-        _baselineIngress = Pick(TierRank.Baseline, PolicyDirection.Ingress);
-        _baselineEgress = Pick(TierRank.Baseline, PolicyDirection.Egress);
+        for (int t = 0; t < _ingress.Length; t++)
+        {
+            // A policy applies to a direction it has rules for, or declares (Calico's types): only then can the tier's end apply.
+            _ingress[t] = [.. _policies.Where(p => p.Tier == t && p.Policy.Applies(PolicyDirection.Ingress)).Select(p => p.Index)];
+            _egress[t] = [.. _policies.Where(p => p.Tier == t && p.Policy.Applies(PolicyDirection.Egress)).Select(p => p.Index)];
+            _anyIngress |= _ingress[t].Length > 0;
+            _anyEgress |= _egress[t].Length > 0;
+        }
         return this;
     }
 
-    // A policy without rules for a direction cannot decide it: it is not walked there.
-    private int[] Pick(TierRank tier, PolicyDirection direction) =>
-        [.. _policies.Where(p => p.Policy.Tier == tier && p.Policy.Rules(direction).Length > 0).Select(p => p.Index)];
+    public int[] For(int tier, PolicyDirection direction) => direction == PolicyDirection.Ingress ? _ingress[tier] : _egress[tier];
 
-    public int[] Admin(PolicyDirection direction) => direction == PolicyDirection.Ingress ? _adminIngress : _adminEgress;
+    public bool Any(PolicyDirection direction) => direction == PolicyDirection.Ingress ? _anyIngress : _anyEgress;
 
-    public int[] Baseline(PolicyDirection direction) => direction == PolicyDirection.Ingress ? _baselineIngress : _baselineEgress;
-
-    public bool Any(PolicyDirection direction) => Admin(direction).Length > 0 || Baseline(direction).Length > 0;
-
-    public IEnumerable<string> Names(PolicyDirection direction, bool admin) =>
-        _policies.Where(p => (p.Policy.Tier == TierRank.Admin) == admin && p.Policy.Rules(direction).Length > 0).Select(p => p.Policy.Key);
+    /// <summary>The keys of the tier policies applying for <paramref name="direction"/>, in tiers before (or after) NetworkPolicies.</summary>
+    public IEnumerable<string> Names(PolicyDirection direction, bool beforeNetworkPolicies) =>
+        _policies.Where(p => p.Policy.Applies(direction) && (p.Policy.Tier.Order < PolicyTier.Default.Order || (p.Policy.Tier == PolicyTier.Default && p.Policy.Order <= PolicyTier.NetworkPolicyOrder)) == beforeNetworkPolicies)
+            .Select(p => p.Policy.Key);
 }

@@ -363,7 +363,7 @@ public sealed class AdminTierTests
         string text = explanation.ToText();
         Assert.Contains("decided in the Admin tier by ClusterNetworkPolicy/a-accept", text);
         Assert.Contains("\"from-tools\"", text);
-        Assert.Contains("same priority (10)", text);
+        Assert.Contains("same priority 10", text);
         Assert.Contains("ClusterNetworkPolicy/b-deny", text);
         Assert.Contains("\"tier\": \"Admin\"", explanation.ToJson());
 
