@@ -132,7 +132,7 @@ internal sealed partial class CalicoSelector
                     int open = _token.Start;
                     if (++_depth > MaxNesting) return Fail($"parentheses nested more than {MaxNesting} deep at column {open + 1}");
                     if (!Advance() || !TryParseOr(out node)) return false;
-                    if (_token.Kind != TokenKind.RightParen) return Expected($"'&&', '||' or ')' to close the '(' at column {open + 1}");
+                    if (_token.Kind != TokenKind.RightParen) return Expected($"'&&', '||' or ')' (for the '(' at column {open + 1})");
                     _depth--;
                     if (!Advance()) return false;
                     break;

@@ -75,7 +75,8 @@ internal sealed partial class CalicoSelector
     /// <summary>
     /// The canonical text, as libcalico-go's <c>String()</c> writes it: single spaces, values in double quotes (single
     /// when the value holds a double quote), sets sorted and de-duplicated, every <c>&amp;&amp;</c>/<c>||</c> group
-    /// in parentheses, <c>!</c> runs collapsed. It parses back to the same selector.
+    /// in parentheses, <c>!</c> runs collapsed. It parses back to a selector with the same answers and, but for one
+    /// Calico quirk, the same text: <c>!(!has(a))</c> is written <c>!!has(a)</c>, which reads back as <c>has(a)</c>.
     /// </summary>
     public override string ToString() => _text;
 
