@@ -1,6 +1,15 @@
 namespace Tripline.Correlation.Cluster;
 
 /// <summary>How far one resource kind of a cluster source has come, for /readyz, logs and metrics.</summary>
+/// <param name="Optional">
+/// A custom resource the agent reads when its CRD is installed and does without when it is not (the admin policy
+/// kinds): an API server without it is a normal cluster, not a fault.
+/// </param>
+/// <param name="Installed">
+/// Whether the API server serves the resource: false once it answered 404 for every version read (its CRD is not
+/// installed), null while nothing but 403 has come back. The last answer stands until another comes.
+/// </param>
+/// <param name="Forbidden">The last answer was 403: RBAC does not let the agent list or watch the resource.</param>
 public sealed record ResourceSyncStatus(
     string Resource,
     bool Synced,
@@ -9,7 +18,19 @@ public sealed record ResourceSyncStatus(
     long WatchRestarts = 0,
     int ObjectsCached = 0,
     DateTimeOffset? LastEventAt = null,
-    string? LastError = null);
+    string? LastError = null,
+    bool Optional = false,
+    bool? Installed = true,
+    bool Forbidden = false)
+{
+    /// <summary>
+    /// Whether the source (and so the agent's readiness) still waits for this resource: until its first list, unless
+    /// it is optional and the API server has said it is not installed or not allowed. Nothing can be waited for from a
+    /// CRD that may never be installed; a 403 is logged and retried, but a missing RBAC rule for an optional kind
+    /// must not keep the agent from auditing everything else.
+    /// </summary>
+    public bool Awaited => !Synced && !(Optional && (Installed == false || Forbidden));
+}
 
 /// <summary>
 /// Where cluster state comes from: manifest files (read once) or the Kubernetes API (list and watch).
@@ -20,7 +41,10 @@ public interface IClusterSource : IAsyncDisposable
     /// <summary>The latest snapshot; <see cref="ClusterSnapshot.Empty"/> until the first one is built.</summary>
     ClusterSnapshot Current { get; }
 
-    /// <summary>True once every resource kind has completed its first full list.</summary>
+    /// <summary>
+    /// True once no resource kind is <see cref="ResourceSyncStatus.Awaited"/>: each has completed its first full list,
+    /// or is an optional kind that the API server does not serve or does not let the agent read.
+    /// </summary>
     bool IsSynced { get; }
 
     IReadOnlyList<ResourceSyncStatus> Status { get; }

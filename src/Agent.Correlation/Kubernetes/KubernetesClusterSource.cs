@@ -13,6 +13,9 @@ namespace Tripline.Correlation.Kubernetes;
 /// <see cref="KubernetesSourceOptions.CoalesceDelay"/>. Deleted pods stay in the snapshot, with
 /// <see cref="PodInfo.DeletedAt"/> set, for <see cref="KubernetesSourceOptions.DeletedPodRetention"/>, so that
 /// packets seen just before or after a pod's IP was handed to a new pod are attributed to the right one.
+/// The admin policy kinds (<see cref="AdminPolicyObject.Kinds"/>) are custom resources that most clusters lack: each
+/// is read when its CRD is installed, and while it is not, the source is synced without it and asks again every
+/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>.
 /// </summary>
 public sealed class KubernetesClusterSource : IClusterSource
 {
@@ -28,6 +31,7 @@ public sealed class KubernetesClusterSource : IClusterSource
         ("discovery.k8s.io", "endpointslices", ["list", "watch"]),
         ("", "nodes", ["list", "watch"]),
         ("networking.k8s.io", "networkpolicies", ["list", "watch"]),
+        .. AdminPolicyObject.Kinds.Select(k => (AdminPolicyObject.Group, k.Resource, new[] { "list", "watch" })),
     ];
 
     private readonly KubernetesSourceOptions _options;
@@ -40,6 +44,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     private readonly ResourceInformer<V1EndpointSlice, EndpointSliceInfo> _endpointSlices;
     private readonly ResourceInformer<V1Node, NodeInfo> _nodes;
     private readonly ResourceInformer<V1NetworkPolicy, V1NetworkPolicy> _policies;
+    private readonly ResourceInformer<AdminPolicyObject, AdminPolicyObject>[] _adminPolicies;
     private readonly IResourceInformer[] _informers;
     private readonly object _deletedGate = new();
     private readonly List<PodInfo> _deletedPods = [];
@@ -49,7 +54,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     private readonly List<Task> _tasks = [];
     private ClusterSnapshot _current = ClusterSnapshot.Empty;
     private int _dirty;
-    private int _syncedCount;
+    private int _settledCount;
     private long _version;
     private int _started;
 
@@ -87,6 +92,7 @@ public sealed class KubernetesClusterSource : IClusterSource
             _time,
             _logger)
         {
+            ApiGroup = GroupOf("pods"),
             Removed = RetainDeletedPod,
         };
         Wire(_pods);
@@ -117,7 +123,9 @@ public sealed class KubernetesClusterSource : IClusterSource
             (version, timeout, onError, ct) => networking.WatchListNetworkPolicyForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             TrimPolicy);
 
-        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies];
+        _adminPolicies = [.. AdminPolicyObject.Kinds.Select(k => AdminPolicyInformer(k.Kind, k.Resource, k.Versions))];
+
+        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, .. _adminPolicies];
     }
 
     /// <summary>TokenReview and SubjectAccessReview with the source's own client and credentials.</summary>
@@ -153,7 +161,11 @@ public sealed class KubernetesClusterSource : IClusterSource
         return Task.CompletedTask;
     }
 
-    /// <summary>Completes once every resource has completed its first list and a snapshot holding all of them is current.</summary>
+    /// <summary>
+    /// Completes once the source waits for no resource (<see cref="ResourceSyncStatus.Awaited"/>) and a snapshot
+    /// holding all of them is current: every resource listed, but for admin policy kinds found not installed or
+    /// forbidden, which join the snapshot whenever they can be read.
+    /// </summary>
     public Task WaitForSyncAsync(CancellationToken cancellationToken) => _synced.Task.WaitAsync(cancellationToken);
 
     public async ValueTask DisposeAsync()
@@ -194,23 +206,53 @@ public sealed class KubernetesClusterSource : IClusterSource
         where TObject : class, IKubernetesObject<V1ObjectMeta>
         where TItem : class
     {
-        var informer = new ResourceInformer<TObject, TItem>(resource, list, watch, convert, _options, _time, _logger);
+        var informer = new ResourceInformer<TObject, TItem>(resource, list, watch, convert, _options, _time, _logger) { ApiGroup = GroupOf(resource) };
         Wire(informer);
         return informer;
     }
 
-    private void Wire<TObject, TItem>(ResourceInformer<TObject, TItem> informer)
-        where TObject : class, IKubernetesObject<V1ObjectMeta>
-        where TItem : class
+    /// <summary>One kind of <c>policy.networking.k8s.io</c>, read at the newest version the server serves, if any.</summary>
+    private ResourceInformer<AdminPolicyObject, AdminPolicyObject> AdminPolicyInformer(string kind, string resource, string[] versions)
+    {
+        var api = new CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList>(_client.CustomObjects, AdminPolicyObject.Group, resource, kind, versions, _logger);
+        var informer = new ResourceInformer<AdminPolicyObject, AdminPolicyObject>(resource, api.ListAsync, api.WatchAsync, p => TrimAdminPolicy(p, api), _options, _time, _logger)
+        {
+            ApiGroup = AdminPolicyObject.Group,
+            OptionalKind = kind,
+        };
+        Wire(informer);
+        return informer;
+    }
+
+    private static string GroupOf(string resource) => RequiredAccess.First(a => a.Resource == resource).ApiGroup;
+
+    private void Wire(IResourceInformer informer)
     {
         informer.Changed += MarkDirty;
-        informer.FirstSynced += OnFirstSynced;
+        informer.Settled += OnSettled;
     }
 
     private static ListPage<T> Page<T>(IItems<T> list) where T : class
     {
         var meta = (list as IMetadata<V1ListMeta>)?.Metadata;
         return new ListPage<T>(list.Items ?? [], meta?.ContinueProperty, meta?.ResourceVersion);
+    }
+
+    /// <summary>
+    /// Admin policies are kept whole for their compiler, less the bookkeeping. The objects of a custom resource's list
+    /// and watch carry their kind and apiVersion (typed built-in lists leave them out); one that does not is still
+    /// named by the kind and version it was read as, since the compiler tells the spellings apart by them.
+    /// </summary>
+    private static AdminPolicyObject TrimAdminPolicy(AdminPolicyObject policy, CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList> api)
+    {
+        if (string.IsNullOrEmpty(policy.Kind)) policy.Kind = api.Kind;
+        if (string.IsNullOrEmpty(policy.ApiVersion) && api.ServedVersion is { } version) policy.ApiVersion = $"{api.Group}/{version}";
+        if (policy.Metadata is { } meta)
+        {
+            meta.ManagedFields = null;
+            meta.Annotations = null;
+        }
+        return policy;
     }
 
     /// <summary>Policies are kept whole for the engine, less what only the API server's bookkeeping needs.</summary>
@@ -231,9 +273,9 @@ public sealed class KubernetesClusterSource : IClusterSource
         lock (_deletedGate) _deletedPods.Add(pod with { DeletedAt = deletedAt });
     }
 
-    private void OnFirstSynced()
+    private void OnSettled()
     {
-        if (Interlocked.Increment(ref _syncedCount) == _informers.Length) MarkDirty();
+        if (Interlocked.Increment(ref _settledCount) == _informers.Length) MarkDirty();
     }
 
     private void MarkDirty()
@@ -261,7 +303,7 @@ public sealed class KubernetesClusterSource : IClusterSource
                 if (_options.CoalesceDelay > TimeSpan.Zero) await Task.Delay(_options.CoalesceDelay, _time, cancellationToken).ConfigureAwait(false);
                 // Cleared before reading the caches: a change from here on marks the next round.
                 Interlocked.Exchange(ref _dirty, 0);
-                bool allSynced = Volatile.Read(ref _syncedCount) == _informers.Length;
+                bool allSynced = Volatile.Read(ref _settledCount) == _informers.Length;
                 var snapshot = BuildSnapshot();
                 Volatile.Write(ref _current, snapshot);
                 if (allSynced && _synced.TrySetResult()) KubernetesSourceLog.AllSynced(_logger, snapshot.Version);
@@ -299,7 +341,8 @@ public sealed class KubernetesClusterSource : IClusterSource
             _services.CopyItems(),
             _endpointSlices.CopyItems(),
             _nodes.CopyItems(),
-            _policies.CopyItems());
+            _policies.CopyItems(),
+            _adminPolicies.SelectMany(i => i.CopyItems()));
     }
 
     private async Task StatsLoopAsync(CancellationToken cancellationToken)

@@ -29,7 +29,7 @@ internal static partial class KubernetesSourceLog
     [LoggerMessage(EventId = 4107, Level = LogLevel.Warning, Message = "{Resource}: skipped object {Key}: {Error}")]
     public static partial void SkippedObject(ILogger logger, string resource, string key, string error);
 
-    [LoggerMessage(EventId = 4108, Level = LogLevel.Information, Message = "cluster state synced: every resource has completed its first list (snapshot {Version})")]
+    [LoggerMessage(EventId = 4108, Level = LogLevel.Information, Message = "cluster state synced: every resource has completed its first list, but for custom resources not installed or forbidden (snapshot {Version})")]
     public static partial void AllSynced(ILogger logger, long version);
 
     [LoggerMessage(EventId = 4109, Level = LogLevel.Information, Message = "{Resource}: synced={Synced} cached={Cached} events={Events} relists={Relists} watchRestarts={Restarts} lastEventAge={AgeSeconds:F0}s lastError={LastError}")]
@@ -37,4 +37,16 @@ internal static partial class KubernetesSourceLog
 
     [LoggerMessage(EventId = 4110, Level = LogLevel.Error, Message = "snapshot publication failed")]
     public static partial void PublishFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4111, Level = LogLevel.Information, Message = "{Resource}: the CRD is not installed ({Group}); {Kinds} are not judged until it is")]
+    public static partial void NotInstalled(ILogger logger, string resource, string group, string kinds);
+
+    [LoggerMessage(EventId = 4112, Level = LogLevel.Information, Message = "{Resource}: the CRD is installed now ({Group}); {Kinds} are judged from here on")]
+    public static partial void Installed(ILogger logger, string resource, string group, string kinds);
+
+    [LoggerMessage(EventId = 4113, Level = LogLevel.Warning, Message = "{Resource}: forbidden (403) to {Operation}; the ClusterRole lacks the rule apiGroups: [\"{Group}\"], resources: [\"{Resource}\"], verbs: [\"list\", \"watch\"] (deploy/daemonset.yaml has it); {Consequence}; retrying with backoff: {Error}")]
+    public static partial void Forbidden(ILogger logger, string resource, string operation, string group, string consequence, string error);
+
+    [LoggerMessage(EventId = 4114, Level = LogLevel.Information, Message = "{Resource}: reading {Group}/{Version}")]
+    public static partial void ServedVersion(ILogger logger, string resource, string group, string version);
 }

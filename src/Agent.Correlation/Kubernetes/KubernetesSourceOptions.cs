@@ -40,6 +40,12 @@ public sealed record KubernetesSourceOptions
     /// <summary>Interval of the per-resource progress line in the log; zero turns it off.</summary>
     public TimeSpan StatsLogInterval { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How often a custom resource whose CRD is not installed is asked for again (spread by <see cref="BackoffJitter"/>),
+    /// so that installing the CRD later is picked up without a restart.
+    /// </summary>
+    public TimeSpan CustomResourceRecheckInterval { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Every problem at once, each naming the option, so that the CLI can exit 2 with one message.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -57,6 +63,7 @@ public sealed record KubernetesSourceOptions
         if (CoalesceDelay < TimeSpan.Zero) errors.Add("coalesce delay: must not be negative");
         if (DeletedPodRetention < TimeSpan.Zero) errors.Add("deleted pod retention: must not be negative");
         if (StatsLogInterval < TimeSpan.Zero) errors.Add("stats log interval: must not be negative");
+        if (CustomResourceRecheckInterval <= TimeSpan.Zero) errors.Add("custom resource recheck interval: must be positive");
         return errors;
     }
 }

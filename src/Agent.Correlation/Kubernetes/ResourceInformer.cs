@@ -25,6 +25,13 @@ internal interface IResourceInformer
     string Resource { get; }
     bool Synced { get; }
     ResourceSyncStatus Status { get; }
+
+    /// <summary>Raised after the cache changed (on the informer's task, outside its lock).</summary>
+    event Action? Changed;
+
+    /// <summary>Raised once, when the source stops waiting for this resource (<see cref="ResourceSyncStatus.Awaited"/>).</summary>
+    event Action? Settled;
+
     Task RunAsync(CancellationToken cancellationToken);
 }
 
@@ -33,6 +40,9 @@ internal interface IResourceInformer
 /// An expired version (410 Gone), a malformed event or a Status error leads to a fresh list that is reconciled
 /// against the cache, so that deletions missed while disconnected are applied; a dropped or failed connection is
 /// retried with exponential backoff and jitter from the last resourceVersion; a silent watch is restarted.
+/// A 403 is logged once per streak, naming the RBAC rule, and retried with backoff. An optional custom resource
+/// (<see cref="OptionalKind"/>) whose CRD is not installed is held empty and asked for again every
+/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>.
 /// One task runs the loop, so list and watch never overlap; readers copy the cache under a lock.
 /// </summary>
 internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
@@ -56,6 +66,9 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
     private long _lastEventTicks;
     private long _lastContactTicks;
     private volatile string? _lastError;
+    private volatile bool _forbidden;
+    private int _installed = Served;
+    private int _settled;
 
     public ResourceInformer(
         string resource,
@@ -77,13 +90,30 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
 
     public string Resource { get; }
 
+    /// <summary>The resource's API group ("" for the core group), for the RBAC rule that a 403 names.</summary>
+    public string ApiGroup { get; init; } = "";
+
+    /// <summary>
+    /// The kind of a custom resource that the agent reads when its CRD is installed and does without when it is not;
+    /// null for a resource it cannot do without. The list names a missing CRD by throwing
+    /// <see cref="ResourceNotInstalledException"/>.
+    /// </summary>
+    public string? OptionalKind
+    {
+        get;
+        init
+        {
+            field = value;
+            // Nothing is known of a custom resource until the server answers; a built-in one is always served.
+            _installed = value is null ? Served : Unknown;
+        }
+    }
+
     public bool Synced => _synced;
 
-    /// <summary>Raised after the cache changed (on the informer's task, outside its lock).</summary>
     public event Action? Changed;
 
-    /// <summary>Raised once, when the first full list has been applied.</summary>
-    public event Action? FirstSynced;
+    public event Action? Settled;
 
     /// <summary>
     /// Called under the cache lock when an object leaves the cache: deleted, missed while disconnected (found gone by a
@@ -107,7 +137,10 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 Interlocked.Read(ref _watchRestarts),
                 count,
                 last == 0 ? null : new DateTimeOffset(last, TimeSpan.Zero),
-                _lastError);
+                _lastError,
+                OptionalKind is not null,
+                Volatile.Read(ref _installed) switch { Served => true, NotServed => false, _ => null },
+                _forbidden);
         }
     }
 
@@ -183,6 +216,33 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 (needList, relistReason) = (true, "continue token expired");
                 _lastError = e.Message;
             }
+            catch (ResourceNotInstalledException) when (OptionalKind is not null && !cancellationToken.IsCancellationRequested)
+            {
+                failures = 0;
+                OnNotInstalled();
+                (needList, relistReason) = (true, "CRD installed");
+                if (!await TryDelayAsync(RecheckDelay(), cancellationToken).ConfigureAwait(false)) break;
+            }
+            catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.Forbidden && !cancellationToken.IsCancellationRequested)
+            {
+                failures++;
+                _lastError = Describe(e);
+                if (!needList) Interlocked.Increment(ref _watchRestarts);
+                OnForbidden(operation);
+                if (!await TryDelayAsync(NextDelay(failures), cancellationToken).ConfigureAwait(false)) break;
+            }
+            catch (HttpOperationException e) when (e.Response?.StatusCode == HttpStatusCode.NotFound && !cancellationToken.IsCancellationRequested)
+            {
+                // The version being read is no longer served: a CRD upgraded or removed. Only a list, which asks every
+                // version, can tell which (a watch would ask the same missing version again and again).
+                failures++;
+                _lastError = Describe(e);
+                if (!needList) Interlocked.Increment(ref _watchRestarts);
+                (needList, relistReason) = (true, "version no longer served (404)");
+                TimeSpan delay = NextDelay(failures);
+                KubernetesSourceLog.Failed(_logger, Resource, operation, failures, (long)delay.TotalMilliseconds, _lastError);
+                if (!await TryDelayAsync(delay, cancellationToken).ConfigureAwait(false)) break;
+            }
             catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 failures++;
@@ -190,17 +250,90 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 if (!needList) Interlocked.Increment(ref _watchRestarts);
                 TimeSpan delay = NextDelay(failures);
                 KubernetesSourceLog.Failed(_logger, Resource, operation, failures, (long)delay.TotalMilliseconds, _lastError);
-                try
-                {
-                    await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
+                if (!await TryDelayAsync(delay, cancellationToken).ConfigureAwait(false)) break;
             }
         }
     }
+
+    /// <summary>
+    /// Every version answered 404. Whatever was cached went with the CRD (deleting a CRD deletes its objects), and
+    /// nothing is synced until it is back; the absence is logged once, when it begins, since on most clusters it lasts
+    /// for good.
+    /// </summary>
+    private void OnNotInstalled()
+    {
+        _forbidden = false;
+        _lastError = null;
+        bool wasCached;
+        lock (_gate)
+        {
+            wasCached = _items.Count > 0;
+            _items = new Dictionary<string, Entry>(StringComparer.Ordinal);
+            _resourceVersion = null;
+            _synced = false;
+        }
+        if (Interlocked.Exchange(ref _installed, NotServed) != NotServed)
+        {
+            KubernetesSourceLog.NotInstalled(_logger, Resource, ApiGroup, PluralOf(OptionalKind!));
+        }
+        TrySettle();
+        if (wasCached) Changed?.Invoke();
+    }
+
+    /// <summary>Logged once per streak of 403s, with the rule that is missing; a retry every few seconds would flood the log.</summary>
+    private void OnForbidden(string operation)
+    {
+        bool first = !_forbidden;
+        _forbidden = true;
+        if (first)
+        {
+            string consequence = OptionalKind is { } kind
+                ? $"{PluralOf(kind)} are not judged until it is granted"
+                : "the agent stays not ready until it is granted";
+            KubernetesSourceLog.Forbidden(_logger, Resource, operation, ApiGroup, consequence, _lastError ?? "");
+        }
+        TrySettle();
+    }
+
+    /// <summary>The server answered with the resource (a list, or a watch's first event): it is served and allowed.</summary>
+    private void OnServed()
+    {
+        _forbidden = false;
+        if (Interlocked.Exchange(ref _installed, Served) == NotServed)
+        {
+            KubernetesSourceLog.Installed(_logger, Resource, ApiGroup, PluralOf(OptionalKind ?? Resource));
+        }
+    }
+
+    /// <summary>Raises <see cref="Settled"/> the first time the source need not wait for this resource any longer.</summary>
+    private void TrySettle()
+    {
+        if (!Status.Awaited && Interlocked.Exchange(ref _settled, 1) == 0) Settled?.Invoke();
+    }
+
+    /// <summary>The recheck interval, spread like a backoff so that a DaemonSet's agents do not ask in step.</summary>
+    private TimeSpan RecheckDelay()
+    {
+        double spread = 1 + _options.BackoffJitter * (_random.NextDouble() * 2 - 1);
+        return _options.CustomResourceRecheckInterval * spread;
+    }
+
+    private async Task<bool> TryDelayAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>How the log names a kind's objects: ClusterNetworkPolicy, ClusterNetworkPolicies.</summary>
+    private static string PluralOf(string kind) =>
+        kind.EndsWith('y') && !kind.EndsWith("ey", StringComparison.Ordinal) ? kind[..^1] + "ies" : kind + "s";
 
     private async Task ListAndReconcileAsync(string reason, CancellationToken cancellationToken)
     {
@@ -243,12 +376,13 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         }
         Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
         _lastError = null;
+        OnServed();
 
         if (!_synced)
         {
             _synced = true;
             KubernetesSourceLog.FirstSync(_logger, Resource, fresh.Count, resourceVersion, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            FirstSynced?.Invoke();
+            TrySettle();
         }
         else
         {
@@ -301,7 +435,11 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             await foreach (var (type, obj) in _watch(from, timeoutSeconds, OnError, watchCts.Token).WithCancellation(watchCts.Token).ConfigureAwait(false))
             {
                 watchCts.CancelAfter(_options.SilentWatchTimeout);
-                if (events++ == 0) _lastError = null;
+                if (events++ == 0)
+                {
+                    _lastError = null;
+                    OnServed();
+                }
                 var now = _time.GetUtcNow();
                 Interlocked.Exchange(ref _lastContactTicks, now.UtcTicks);
                 if (type == WatchEventType.Bookmark)
@@ -417,6 +555,10 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         { InnerException: { } inner } => $"{e.GetType().Name}: {e.Message} ({inner.Message})",
         _ => $"{e.GetType().Name}: {e.Message}",
     };
+
+    private const int Unknown = -1;
+    private const int NotServed = 0;
+    private const int Served = 1;
 
     private readonly record struct Entry(string? Uid, TItem Item);
 

@@ -85,7 +85,7 @@ public sealed class KubernetesSourceFaultTests
         harness.Store.Delete<V1Pod>("shop", "web-5");
         harness.Store.Apply(Pod("shop", "while-away", "10.244.6.6"));
         await KubernetesSourceHarness.WaitUntilAsync(
-            () => harness.Source.Status.Count(s => s.LastError is not null) == 6, "every resource to see the server gone");
+            () => harness.Source.Status.Count(s => s.LastError is not null) == harness.Source.Status.Count, "every resource to see the server gone");
         await harness.Server.ComeBackAsync();
 
         await harness.WaitForConvergenceAsync();

@@ -1,5 +1,8 @@
+using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Kubernetes;
 
@@ -55,14 +58,15 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         Func<KubernetesSourceOptions, KubernetesSourceOptions>? configure = null,
         TimeProvider? clock = null,
         Action<TestApiServer>? beforeStart = null,
-        bool start = true)
+        bool start = true,
+        ILogger<KubernetesClusterSource>? logger = null)
     {
         var server = await TestApiServer.StartAsync(clock);
         seed?.Invoke(server.Store);
         beforeStart?.Invoke(server);
         var options = FastOptions(server.WriteKubeconfig());
         if (configure is not null) options = configure(options);
-        var source = new KubernetesClusterSource(options, logger: null, timeProvider: clock);
+        var source = new KubernetesClusterSource(options, logger, timeProvider: clock);
         var harness = new KubernetesSourceHarness(server, source);
         if (start) await source.StartAsync(CancellationToken.None);
         return harness;
@@ -107,9 +111,9 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until every resource has a watch open on the server (faults aimed at watches need one).</summary>
+    /// <summary>Waits until every resource the server serves has a watch open on it (faults aimed at watches need one).</summary>
     public Task WaitForWatchesAsync() =>
-        WaitUntilAsync(() => Server.OpenWatchCount >= ApiResource.All.Count, "a watch on every resource");
+        WaitUntilAsync(() => Server.OpenWatchCount >= ApiResource.All.Count(Server.IsReadable), "a watch on every resource");
 
     /// <summary>Polls a condition that no event announces (a retry that has not happened yet), with a limit.</summary>
     public static Task WaitUntilAsync(Func<bool> condition, string what, TimeSpan? limit = null) => WaitUntilAsync(condition, () => what, limit);
@@ -136,6 +140,8 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         digest.AddRange(Store.Objects<V1EndpointSlice>().Select(s => Describe(ClusterObjectConverter.ToEndpointSlice(s))));
         digest.AddRange(Store.Objects<V1Node>().Select(n => Describe(ClusterObjectConverter.ToNode(n))));
         digest.AddRange(Store.Objects<V1NetworkPolicy>().Select(Describe));
+        // A custom resource the server does not serve, or forbids, is no part of what a client can know.
+        foreach (var resource in ApiResource.AdminPolicies.Where(Server.IsReadable)) digest.AddRange(Store.Objects<AdminPolicyObject>(resource).Select(Describe));
         digest.Sort(StringComparer.Ordinal);
         return digest;
     }
@@ -150,6 +156,7 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         digest.AddRange(snapshot.EndpointSlices.Select(Describe));
         digest.AddRange(snapshot.Nodes.Select(Describe));
         digest.AddRange(snapshot.Policies.Select(Describe));
+        digest.AddRange(snapshot.AdminPolicies.Select(Describe));
         digest.Sort(StringComparer.Ordinal);
         return digest;
     }
@@ -173,6 +180,9 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
     private static string Describe(NodeInfo node) => $"node {node.Name} {string.Join(",", node.Addresses)} {node.Labels}";
 
     private static string Describe(V1NetworkPolicy policy) => $"netpol {policy.Metadata.NamespaceProperty}/{policy.Metadata.Name} {policy.Metadata.ResourceVersion}";
+
+    private static string Describe(AdminPolicyObject policy) =>
+        $"admin {policy.Key} {policy.Metadata.Uid} {policy.Metadata.ResourceVersion} {JsonSerializer.Serialize(policy.Spec)}";
 
     private void OnSnapshot(ClusterSnapshot snapshot)
     {
@@ -260,6 +270,46 @@ public static class K8sObjects
         store.Apply(Service("shop", "web", "10.96.0.10"));
         store.Apply(Slice("shop", "web", PodIp(1), PodIp(3)));
         store.Apply(DenyAll("shop"));
+    }
+
+    /// <summary>An Admin-tier ClusterNetworkPolicy that denies ingress from every namespace to the namespaces it selects.</summary>
+    public static AdminPolicyObject ClusterNetworkPolicy(string name, int priority = 10, string version = "v1beta1", string tier = "Admin") => new()
+    {
+        ApiVersion = $"{ApiResource.AdminPolicyGroup}/{version}",
+        Kind = "ClusterNetworkPolicy",
+        Metadata = AdminMetadata(name),
+        Spec = Json("""{"tier":"TIER","priority":PRIORITY,"subject":{"namespaces":{"matchLabels":{"team":"shop"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
+            .Replace("TIER", tier, StringComparison.Ordinal).Replace("PRIORITY", priority.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)),
+    };
+
+    public static AdminPolicyObject AdminNetworkPolicy(string name, int priority = 10) => new()
+    {
+        ApiVersion = $"{ApiResource.AdminPolicyGroup}/v1alpha1",
+        Kind = "AdminNetworkPolicy",
+        Metadata = AdminMetadata(name),
+        Spec = Json("""{"priority":PRIORITY,"subject":{"namespaces":{}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
+            .Replace("PRIORITY", priority.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)),
+    };
+
+    /// <summary>The cluster's one BaselineAdminNetworkPolicy: its name must be <c>default</c>.</summary>
+    public static AdminPolicyObject BaselineAdminNetworkPolicy() => new()
+    {
+        ApiVersion = $"{ApiResource.AdminPolicyGroup}/v1alpha1",
+        Kind = "BaselineAdminNetworkPolicy",
+        Metadata = AdminMetadata("default"),
+        Spec = Json("""{"subject":{"namespaces":{}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""),
+    };
+
+    private static V1ObjectMeta AdminMetadata(string name) => new()
+    {
+        Name = name,
+        Annotations = new Dictionary<string, string> { ["kubectl.kubernetes.io/last-applied-configuration"] = "{}" },
+    };
+
+    private static JsonElement Json(string text)
+    {
+        using var document = JsonDocument.Parse(text);
+        return document.RootElement.Clone();
     }
 
     public static string PodIp(int i) => new IPAddress([10, 244, (byte)(i / 250), (byte)(i % 250 + 2)]).ToString();

@@ -38,13 +38,16 @@ public sealed class ObjectStore
         }
     }
 
-    /// <summary>Creates or replaces an object; fills uid, creationTimestamp and resourceVersion as the server would.</summary>
+    /// <summary>
+    /// Creates or replaces an object; fills uid, creationTimestamp and resourceVersion as the server would. A custom
+    /// resource's object keeps the version of its group it names (it is served at whichever version is asked for).
+    /// </summary>
     public long Apply<T>(T obj) where T : class, IKubernetesObject<V1ObjectMeta>
     {
-        var resource = ApiResource.For(typeof(T));
+        var resource = ApiResource.Of(obj);
         var meta = obj.Metadata ?? throw new ArgumentException("metadata is required", nameof(obj));
         if (resource.Namespaced && string.IsNullOrEmpty(meta.NamespaceProperty)) meta.NamespaceProperty = "default";
-        obj.ApiVersion = resource.ApiVersion;
+        if (!resource.IsCustom || !resource.Versions.Any(v => resource.ApiVersionAt(v) == obj.ApiVersion)) obj.ApiVersion = resource.ApiVersion;
         obj.Kind = resource.Kind;
         string key = KeyOf(resource, meta);
         lock (_gate)
@@ -64,9 +67,10 @@ public sealed class ObjectStore
         }
     }
 
-    public bool Delete<T>(string? ns, string name) where T : class, IKubernetesObject<V1ObjectMeta>
+    public bool Delete<T>(string? ns, string name) where T : class, IKubernetesObject<V1ObjectMeta> => Delete(ApiResource.For(typeof(T)), ns, name);
+
+    public bool Delete(ApiResource resource, string? ns, string name)
     {
-        var resource = ApiResource.For(typeof(T));
         string key = resource.Namespaced ? $"{ns ?? "default"}/{name}" : name;
         lock (_gate)
         {
@@ -82,9 +86,10 @@ public sealed class ObjectStore
         }
     }
 
-    public IReadOnlyList<T> Objects<T>() where T : class, IKubernetesObject<V1ObjectMeta>
+    public IReadOnlyList<T> Objects<T>() where T : class, IKubernetesObject<V1ObjectMeta> => Objects<T>(ApiResource.For(typeof(T)));
+
+    public IReadOnlyList<T> Objects<T>(ApiResource resource) where T : class, IKubernetesObject<V1ObjectMeta>
     {
-        var resource = ApiResource.For(typeof(T));
         lock (_gate) return [.. _resources[resource.Name].Objects.Values.Select(o => (T)o.Object)];
     }
 
@@ -186,6 +191,15 @@ public sealed class ObjectStore
     internal IReadOnlyList<WatchSubscription> OpenWatches()
     {
         lock (_gate) return [.. _resources.Values.SelectMany(s => s.Watches)];
+    }
+
+    /// <summary>Ends the open watches of one resource cleanly, as the server does when a CRD is deleted.</summary>
+    internal void EndWatches(ApiResource resource)
+    {
+        lock (_gate)
+        {
+            foreach (var watch in _resources[resource.Name].Watches) watch.Lines.Writer.TryComplete();
+        }
     }
 
     /// <summary>The next event of <paramref name="resource"/> reaches open watches as an undecodable line.</summary>

@@ -16,7 +16,8 @@ namespace Tripline.Tests.Correlation.Kubernetes;
 /// as the real one does: paginated lists with <c>limit</c>/<c>continue</c> and a resourceVersion, chunked watch
 /// streams written and flushed one event per line, BOOKMARK events, and 410 Gone as an ERROR event carrying a Status.
 /// The agent reaches it through KubernetesClient and a generated kubeconfig, exactly as in a cluster. Faults are
-/// injected through its methods.
+/// injected through its methods. The admin policy CRDs (<see cref="ApiResource.AdminPolicies"/>) are installed, with
+/// every version served, until a test uninstalls one or serves it at fewer versions; any resource can be forbidden.
 /// </summary>
 public sealed class TestApiServer : IAsyncDisposable
 {
@@ -28,6 +29,10 @@ public sealed class TestApiServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _listGates = new();
     private readonly ConcurrentDictionary<string, int> _listRequests = new();
     private readonly ConcurrentDictionary<string, int> _watchRequests = new();
+    private readonly ConcurrentDictionary<string, int> _notFound = new();
+    private readonly ConcurrentDictionary<string, int> _forbiddenAnswers = new();
+    private readonly ConcurrentDictionary<string, string[]> _servedVersions = new();
+    private readonly ConcurrentDictionary<string, bool> _forbidden = new();
     private readonly object _stallGate = new();
     private TaskCompletionSource _resume = CompletedSource();
     private WebApplication? _app;
@@ -61,6 +66,44 @@ public sealed class TestApiServer : IAsyncDisposable
     public int ListRequests(ApiResource resource) => _listRequests.GetValueOrDefault(resource.Name);
 
     public int WatchRequests(ApiResource resource) => _watchRequests.GetValueOrDefault(resource.Name);
+
+    /// <summary>Requests of a custom resource answered 404 (not installed, or not at the version asked for).</summary>
+    public int NotFoundRequests(ApiResource resource) => _notFound.GetValueOrDefault(resource.Name);
+
+    /// <summary>Requests of a resource answered 403 (<see cref="Forbid"/>).</summary>
+    public int ForbiddenRequests(ApiResource resource) => _forbiddenAnswers.GetValueOrDefault(resource.Name);
+
+    /// <summary>The versions of a custom resource served now, newest first; empty when its CRD is not installed.</summary>
+    public IReadOnlyList<string> ServedVersions(ApiResource resource) =>
+        resource.IsCustom ? _servedVersions.GetValueOrDefault(resource.Name, [.. resource.Versions]) : [resource.ApiVersion];
+
+    /// <summary>Whether the resource is served and allowed now: what a client can read of it.</summary>
+    public bool IsReadable(ApiResource resource) => ServedVersions(resource).Count > 0 && !_forbidden.ContainsKey(resource.Name);
+
+    /// <summary>
+    /// Deletes a custom resource's CRD: every version answers 404, as for a group the server does not know, and its
+    /// open watches end. Its objects stay in the store (a real server deletes them with the CRD), so that a test can
+    /// stage objects and then install the CRD with them.
+    /// </summary>
+    public void UninstallCustomResource(ApiResource resource) => InstallCustomResource(resource, []);
+
+    /// <summary>Installs a custom resource's CRD serving <paramref name="versions"/> (every version it has when none are named).</summary>
+    public void InstallCustomResource(ApiResource resource, params string[] versions)
+    {
+        if (!resource.IsCustom) throw new ArgumentException($"{resource.Name} is not a custom resource", nameof(resource));
+        if (versions.Except(resource.Versions).FirstOrDefault() is { } unknown) throw new ArgumentException($"{resource.Name} has no version {unknown}", nameof(versions));
+        _servedVersions[resource.Name] = versions;
+        if (versions.Length == 0) Store.EndWatches(resource);
+    }
+
+    /// <summary>RBAC without a rule for the resource: lists and watches of it answer 403 until <see cref="Permit"/>.</summary>
+    public void Forbid(ApiResource resource)
+    {
+        _forbidden[resource.Name] = true;
+        Store.EndWatches(resource);
+    }
+
+    public void Permit(ApiResource resource) => _forbidden.TryRemove(resource.Name, out _);
 
     public int OpenWatchCount => Store.OpenWatches().Count;
 
@@ -218,20 +261,64 @@ public sealed class TestApiServer : IAsyncDisposable
             await Reviews.HandleAsync(context).ConfigureAwait(false);
             return;
         }
-        var resource = ApiResource.All.FirstOrDefault(r => string.Equals(r.Path, request.Path.Value, StringComparison.Ordinal));
+        var (resource, version) = Route(request.Path.Value);
         if (resource is null || !HttpMethods.IsGet(request.Method))
         {
-            await WriteStatusAsync(context, 404, "NotFound", $"the server could not find the requested resource ({request.Path})").ConfigureAwait(false);
+            await WriteNotFoundAsync(context).ConfigureAwait(false);
+            return;
+        }
+        // Authorisation comes before the resource is looked up: without the rule, a CRD that is not installed is 403 too.
+        if (_forbidden.ContainsKey(resource.Name))
+        {
+            _forbiddenAnswers.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
+            string verb = (string?)request.Query["watch"] is "true" or "1" ? "watch" : "list";
+            await WriteStatusAsync(context, 403, "Forbidden",
+                $"{resource.Name}.{resource.Group} is forbidden: User \\\"system:serviceaccount:tripline:tripline\\\" cannot {verb} resource \\\"{resource.Name}\\\" in API group \\\"{resource.Group}\\\" at the cluster scope").ConfigureAwait(false);
+            return;
+        }
+        if (version is not null && !ServedVersions(resource).Contains(version))
+        {
+            _notFound.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
+            await WriteNotFoundAsync(context).ConfigureAwait(false);
             return;
         }
         if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay, context.RequestAborted).ConfigureAwait(false);
 
         string? watch = request.Query["watch"];
-        if (watch is "true" or "1") await WatchAsync(context, resource).ConfigureAwait(false);
-        else await ListAsync(context, resource).ConfigureAwait(false);
+        if (watch is "true" or "1") await WatchAsync(context, resource, version).ConfigureAwait(false);
+        else await ListAsync(context, resource, version).ConfigureAwait(false);
     }
 
-    private async Task ListAsync(HttpContext context, ApiResource resource)
+    /// <summary>
+    /// The resource a path names, and for a custom resource the version asked for (served or not: that is decided
+    /// after authorisation). Null for a path that names nothing the server knows.
+    /// </summary>
+    private static (ApiResource? Resource, string? Version) Route(string? path)
+    {
+        if (ApiResource.All.FirstOrDefault(r => !r.IsCustom && string.Equals(r.Path, path, StringComparison.Ordinal)) is { } builtIn) return (builtIn, null);
+        // /apis/{group}/{version}/{plural}
+        string[] parts = (path ?? "").Split('/');
+        if (parts.Length != 5 || parts[0].Length != 0 || parts[1] != "apis") return (null, null);
+        var custom = ApiResource.All.FirstOrDefault(r => r.IsCustom && r.Group == parts[2] && r.Name == parts[4] && r.Versions.Contains(parts[3]));
+        return custom is null ? (null, null) : (custom, parts[3]);
+    }
+
+    /// <summary>
+    /// A custom resource's objects are stored once and served at the version asked for, as by a CRD without a
+    /// conversion webhook: only apiVersion changes. The first apiVersion of the group in the JSON is the object's own.
+    /// </summary>
+    private static string ServedAs(string json, ApiResource resource, string? version)
+    {
+        if (version is null) return json;
+        string key = $"\"apiVersion\":\"{resource.Group}/";
+        int at = json.IndexOf(key, StringComparison.Ordinal);
+        if (at < 0) return json;
+        int start = at + key.Length - resource.Group.Length - 1;
+        int end = json.IndexOf('"', start);
+        return string.Concat(json.AsSpan(0, start), resource.ApiVersionAt(version), json.AsSpan(end));
+    }
+
+    private async Task ListAsync(HttpContext context, ApiResource resource, string? version)
     {
         _listRequests.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
         if (_listGates.TryGetValue(resource.Name, out var gate)) await gate.Task.WaitAsync(context.RequestAborted).ConfigureAwait(false);
@@ -274,19 +361,20 @@ public sealed class TestApiServer : IAsyncDisposable
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
         var body = new StringBuilder(256 + (end - offset) * 1024);
-        body.Append(CultureInfo.InvariantCulture, $"{{\"kind\":\"{resource.ListKind}\",\"apiVersion\":\"{resource.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{snapshot.Revision}\"");
+        string apiVersion = version is null ? resource.ApiVersion : resource.ApiVersionAt(version);
+        body.Append(CultureInfo.InvariantCulture, $"{{\"kind\":\"{resource.ListKind}\",\"apiVersion\":\"{apiVersion}\",\"metadata\":{{\"resourceVersion\":\"{snapshot.Revision}\"");
         if (next is not null) body.Append(CultureInfo.InvariantCulture, $",\"continue\":\"{next}\"");
         body.Append("},\"items\":[");
         for (int i = offset; i < end; i++)
         {
             if (i > offset) body.Append(',');
-            body.Append(snapshot.Items[i]);
+            body.Append(ServedAs(snapshot.Items[i], resource, version));
         }
         body.Append("]}");
         await context.Response.WriteAsync(body.ToString(), context.RequestAborted).ConfigureAwait(false);
     }
 
-    private async Task WatchAsync(HttpContext context, ApiResource resource)
+    private async Task WatchAsync(HttpContext context, ApiResource resource, string? version)
     {
         _watchRequests.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
         var query = context.Request.Query;
@@ -339,7 +427,7 @@ public sealed class TestApiServer : IAsyncDisposable
                 {
                     if (bookmarks && _resume.Task.IsCompleted && Store.BookmarkRevision(subscription) is { } revision)
                     {
-                        await WriteLineAsync(context, BookmarkLine(resource, revision), ended.Token).ConfigureAwait(false);
+                        await WriteLineAsync(context, BookmarkLine(resource, version, revision), ended.Token).ConfigureAwait(false);
                     }
                     continue;
                 }
@@ -347,7 +435,7 @@ public sealed class TestApiServer : IAsyncDisposable
                 if (!_resume.Task.IsCompleted) continue;
                 while (reader.TryRead(out string? line))
                 {
-                    await WriteLineAsync(context, line, ended.Token).ConfigureAwait(false);
+                    await WriteLineAsync(context, ServedAs(line, resource, version), ended.Token).ConfigureAwait(false);
                 }
             }
         }
@@ -372,14 +460,18 @@ public sealed class TestApiServer : IAsyncDisposable
         await context.Response.Body.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static string BookmarkLine(ApiResource resource, long revision) =>
-        ObjectStore.EventLine("BOOKMARK", $"{{\"kind\":\"{resource.Kind}\",\"apiVersion\":\"{resource.ApiVersion}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}");
+    private static string BookmarkLine(ApiResource resource, string? version, long revision) =>
+        ObjectStore.EventLine("BOOKMARK", $"{{\"kind\":\"{resource.Kind}\",\"apiVersion\":\"{(version is null ? resource.ApiVersion : resource.ApiVersionAt(version))}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}");
 
     private static string ExpiredLine(string message) =>
         ObjectStore.EventLine("ERROR", StatusJson(410, "Expired", message));
 
     private static string StatusJson(int code, string reason, string message) =>
         $"{{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{{}},\"status\":\"Failure\",\"message\":\"{message}\",\"reason\":\"{reason}\",\"code\":{code}}}";
+
+    /// <summary>What the real server answers for a path it does not serve, an unknown group or version among them.</summary>
+    private static Task WriteNotFoundAsync(HttpContext context) =>
+        WriteStatusAsync(context, 404, "NotFound", "the server could not find the requested resource");
 
     private static async Task WriteStatusAsync(HttpContext context, int code, string reason, string message)
     {
