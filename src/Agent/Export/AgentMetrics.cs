@@ -70,6 +70,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly Gauge _unprotected;
     private readonly Gauge _policies;
     private readonly Gauge _synced;
+    private readonly Gauge _installed;
     private readonly Gauge _eventAge;
     private readonly Counter _events;
     private readonly Counter _relists;
@@ -133,7 +134,10 @@ internal sealed class AgentMetrics : IFlowExporter
         _evictions = factory.CreateCounter("tripline_flow_table_evictions_total", "Flows ended early because the flow table was full.");
         _unprotected = factory.CreateGauge("tripline_unprotected_pods", "Pods on this node that no NetworkPolicy selects for the direction.", ["namespace", "direction"]);
         _policies = factory.CreateGauge("tripline_policies", "NetworkPolicies loaded.");
-        _synced = factory.CreateGauge("tripline_cluster_synced", "1 when the resource's cluster state has completed its first list.", ["resource"]);
+        _synced = factory.CreateGauge("tripline_cluster_synced",
+            "1 when the resource's cluster state has completed its first list. Stays 0 for a custom resource whose CRD is not installed (tripline_cluster_resource_installed 0), which the agent does not wait for.", ["resource"]);
+        _installed = factory.CreateGauge("tripline_cluster_resource_installed",
+            "1 when the API server serves the resource; 0 when it answered 404 for every version read: the CRD is not installed, its kinds are not judged, and the agent asks again every 30 s. No series while it cannot tell (403).", ["resource"]);
         _eventAge = factory.CreateGauge("tripline_cluster_last_event_age_seconds", "Seconds since the resource's last list or watch event.", ["resource"]);
         _events = factory.CreateCounter("tripline_cluster_events_total", "Watch events applied, by resource.", ["resource"]);
         _relists = factory.CreateCounter("tripline_cluster_relists_total", "Full re-lists, by resource.", ["resource"]);
@@ -305,6 +309,9 @@ internal sealed class AgentMetrics : IFlowExporter
         foreach (var status in sources.Cluster.Status)
         {
             _synced.WithLabels(status.Resource).Set(status.Synced ? 1 : 0);
+            // Unknown is no series rather than a guess: a 403 hides whether the CRD exists.
+            if (status.Installed is { } installed) _installed.WithLabels(status.Resource).Set(installed ? 1 : 0);
+            else _installed.RemoveLabelled(status.Resource);
             if (status.LastEventAt is { } last) _eventAge.WithLabels(status.Resource).Set(Math.Max(0, (now - last).TotalSeconds));
             _events.WithLabels(status.Resource).IncTo(status.EventsApplied);
             _relists.WithLabels(status.Resource).IncTo(status.Relists);
