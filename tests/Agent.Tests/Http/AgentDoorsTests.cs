@@ -131,6 +131,33 @@ public sealed class AgentDoorsTests : IDisposable
         Assert.All(server.Reviews.AccessReviewsAsked, r => Assert.Equal("get", r.Verb));
     }
 
+    /// <summary>
+    /// Most clusters lack the admin policy CRDs, and an older ClusterRole lacks their rule: the agent judges flows and
+    /// is ready all the same, and its metrics tell the three states apart (read, not installed, forbidden).
+    /// </summary>
+    [Fact]
+    public async Task Kubernetes_AdminPolicyCrdAbsentOrForbidden_ReadyAndTheMetricsMarkEach()
+    {
+        await using var server = await StartServerAsync();
+        server.UninstallCustomResource(ApiResource.ClusterNetworkPolicies);
+        server.Forbid(ApiResource.AdminNetworkPolicies);
+        // StartAgentAsync waits for judged flows, which wait for the whole cluster state.
+        await using var agent = await StartAgentAsync(server);
+        using var anonymous = Client(agent, null);
+        using var reader = Client(agent, "reader-token");
+
+        Assert.Equal((HttpStatusCode.OK, "ready\n"), await GetAsync(anonymous, "/readyz"));
+        var (status, metrics) = await GetAsync(reader, "/metrics");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("tripline_cluster_synced{resource=\"clusternetworkpolicies\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"clusternetworkpolicies\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"adminnetworkpolicies\"} 0", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("tripline_cluster_resource_installed{resource=\"adminnetworkpolicies\"}", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"baselineadminnetworkpolicies\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"baselineadminnetworkpolicies\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"pods\"} 1", metrics, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Refusals_DoNotTellWhetherAFlowExists()
     {

@@ -85,15 +85,21 @@ public sealed class TestApiServer : IAsyncDisposable
     /// open watches end. Its objects stay in the store (a real server deletes them with the CRD), so that a test can
     /// stage objects and then install the CRD with them.
     /// </summary>
-    public void UninstallCustomResource(ApiResource resource) => InstallCustomResource(resource, []);
+    public void UninstallCustomResource(ApiResource resource)
+    {
+        Serve(resource, []);
+        Store.EndWatches(resource);
+    }
 
     /// <summary>Installs a custom resource's CRD serving <paramref name="versions"/> (every version it has when none are named).</summary>
-    public void InstallCustomResource(ApiResource resource, params string[] versions)
+    public void InstallCustomResource(ApiResource resource, params string[] versions) =>
+        Serve(resource, versions.Length == 0 ? [.. resource.Versions] : versions);
+
+    private void Serve(ApiResource resource, string[] versions)
     {
         if (!resource.IsCustom) throw new ArgumentException($"{resource.Name} is not a custom resource", nameof(resource));
         if (versions.Except(resource.Versions).FirstOrDefault() is { } unknown) throw new ArgumentException($"{resource.Name} has no version {unknown}", nameof(versions));
         _servedVersions[resource.Name] = versions;
-        if (versions.Length == 0) Store.EndWatches(resource);
     }
 
     /// <summary>RBAC without a rule for the resource: lists and watches of it answer 403 until <see cref="Permit"/>.</summary>
