@@ -109,6 +109,9 @@ public sealed class PublishTests(PublishedAgent published)
         server.Store.Apply(K8sObjects.Pod("shop", "client", "10.244.0.3", new Dictionary<string, string> { ["app"] = "client" }));
         server.Store.Apply(K8sObjects.Pod("shop", "web", "10.244.0.2", new Dictionary<string, string> { ["app"] = "web" }));
         server.Store.Apply(K8sObjects.DenyAll("shop"));
+        // Custom resources too: a ClusterNetworkPolicy listed, one watched, and a CRD not installed.
+        server.Store.Apply(K8sObjects.ClusterNetworkPolicy("listed"));
+        server.UninstallCustomResource(ApiResource.AdminNetworkPolicies);
         string dir = Directory.CreateTempSubdirectory("tripline-published-api-").FullName;
         string pcap = Path.Combine(dir, "traffic.pcap");
         TestPcap.WriteConnection(pcap, "10.244.0.3", 40000, "10.244.0.2", 8080);
@@ -142,14 +145,25 @@ public sealed class PublishTests(PublishedAgent published)
                 Assert.Contains("shop/deny-all", root.GetProperty("ingress").GetProperty("policies").EnumerateArray().Select(p => p.GetString()));
             }
 
-            // A pod added now reaches the agent as a watch event.
+            // A pod and a ClusterNetworkPolicy added now reach the agent as watch events.
             server.Store.Apply(K8sObjects.Pod("shop", "late", "10.244.0.4"));
+            server.Store.Apply(K8sObjects.ClusterNetworkPolicy("watched"));
+            string[] expected =
+            [
+                "tripline_cluster_objects{resource=\"pods\"} 3",
+                "tripline_cluster_objects{resource=\"clusternetworkpolicies\"} 2",
+                // Applied from the watch event itself, not found by a relist after an event it could not read.
+                "tripline_cluster_events_total{resource=\"clusternetworkpolicies\"} 1",
+                "tripline_cluster_relists_total{resource=\"clusternetworkpolicies\"} 0",
+                "tripline_cluster_resource_installed{resource=\"adminnetworkpolicies\"} 0",
+            ];
             string metrics = "";
-            for (var deadline = DateTime.UtcNow + ProcessTimeout; DateTime.UtcNow < deadline && !metrics.Contains("tripline_cluster_objects{resource=\"pods\"} 3", StringComparison.Ordinal); await Task.Delay(200))
+            for (var deadline = DateTime.UtcNow + ProcessTimeout; DateTime.UtcNow < deadline && !expected.All(e => metrics.Contains(e, StringComparison.Ordinal)); await Task.Delay(200))
             {
                 metrics = await http.GetStringAsync("/metrics");
             }
-            Assert.Contains("tripline_cluster_objects{resource=\"pods\"} 3", metrics, StringComparison.Ordinal);
+            Assert.All(expected, e => Assert.Contains(e, metrics, StringComparison.Ordinal));
+            Assert.True(server.WatchRequests(ApiResource.ClusterNetworkPolicies) > 0);
 
             Assert.Equal(0, await RunKillAsync(process.Id));
             await process.WaitForExitAsync().WaitAsync(ProcessTimeout);

@@ -272,22 +272,27 @@ public static class K8sObjects
         store.Apply(DenyAll("shop"));
     }
 
-    /// <summary>An Admin-tier ClusterNetworkPolicy that denies ingress from every namespace to the namespaces it selects.</summary>
+    /// <summary>
+    /// An Admin-tier ClusterNetworkPolicy denying ingress from every namespace to namespaces labelled
+    /// <c>tripline-test: admin-subject</c>, which no fixture has: these tests are about reading it, and it changes no
+    /// verdict of a test that also judges flows.
+    /// </summary>
     public static AdminPolicyObject ClusterNetworkPolicy(string name, int priority = 10, string version = "v1beta1", string tier = "Admin") => new()
     {
         ApiVersion = $"{ApiResource.AdminPolicyGroup}/{version}",
         Kind = "ClusterNetworkPolicy",
         Metadata = AdminMetadata(name),
-        Spec = Json("""{"tier":"TIER","priority":PRIORITY,"subject":{"namespaces":{"matchLabels":{"team":"shop"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
+        Spec = Json("""{"tier":"TIER","priority":PRIORITY,"subject":{"namespaces":{"matchLabels":{"tripline-test":"admin-subject"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
             .Replace("TIER", tier, StringComparison.Ordinal).Replace("PRIORITY", priority.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)),
     };
 
+    /// <summary>Like <see cref="ClusterNetworkPolicy"/>, in the older spelling.</summary>
     public static AdminPolicyObject AdminNetworkPolicy(string name, int priority = 10) => new()
     {
         ApiVersion = $"{ApiResource.AdminPolicyGroup}/v1alpha1",
         Kind = "AdminNetworkPolicy",
         Metadata = AdminMetadata(name),
-        Spec = Json("""{"priority":PRIORITY,"subject":{"namespaces":{}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
+        Spec = Json("""{"priority":PRIORITY,"subject":{"namespaces":{"matchLabels":{"tripline-test":"admin-subject"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""
             .Replace("PRIORITY", priority.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)),
     };
 
@@ -297,7 +302,7 @@ public static class K8sObjects
         ApiVersion = $"{ApiResource.AdminPolicyGroup}/v1alpha1",
         Kind = "BaselineAdminNetworkPolicy",
         Metadata = AdminMetadata("default"),
-        Spec = Json("""{"subject":{"namespaces":{}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""),
+        Spec = Json("""{"subject":{"namespaces":{"matchLabels":{"tripline-test":"admin-subject"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""),
     };
 
     private static V1ObjectMeta AdminMetadata(string name) => new()
