@@ -132,7 +132,7 @@ internal sealed class AgentMetrics : IFlowExporter
         _flowLogWritten = factory.CreateCounter("tripline_flow_log_records_total", "Flow-log records written.");
         _tableFlows = factory.CreateGauge("tripline_flow_table_flows", "Flows held in the flow table.");
         _evictions = factory.CreateCounter("tripline_flow_table_evictions_total", "Flows ended early because the flow table was full.");
-        _unprotected = factory.CreateGauge("tripline_unprotected_pods", "Pods on this node that no NetworkPolicy selects for the direction.", ["namespace", "direction"]);
+        _unprotected = factory.CreateGauge("tripline_unprotected_pods", "Pods on this node that no policy of any tier (ClusterNetworkPolicy, AdminNetworkPolicy, NetworkPolicy, BaselineAdminNetworkPolicy) selects with rules for the direction.", ["namespace", "direction"]);
         _policies = factory.CreateGauge("tripline_policies", "NetworkPolicies loaded.");
         _synced = factory.CreateGauge("tripline_cluster_synced",
             "1 when the resource's cluster state has completed its first list. Stays 0 for a custom resource whose CRD is not installed (tripline_cluster_resource_installed 0), which the agent does not wait for.", ["resource"]);
