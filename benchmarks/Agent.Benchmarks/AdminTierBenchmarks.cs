@@ -13,19 +13,11 @@ namespace Tripline.Benchmarks;
 /// pod labels, namespace, pod and network peers, ports and ranges). A cached verdict, a cold one, and the recompile
 /// that one ClusterNetworkPolicy change costs (cluster-wide, so every cached verdict is dropped).
 /// </summary>
-[MemoryDiagnoser]
-public class AdminTierBenchmarks
+public class AdminTierBenchmarks : VerdictBenchmarks
 {
-    private const int Flows = 1024;
     public const int AdminPolicies = 200;
 
-    private PolicyEngine _engine = null!;
     private ClusterSnapshot _changed = null!;
-    private ResolvedEndpoint[] _sources = null!;
-    private ResolvedEndpoint[] _destinations = null!;
-    private IpKey[] _sourceIps = null!;
-    private IpKey[] _destinationIps = null!;
-    private int[] _ports = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -35,68 +27,13 @@ public class AdminTierBenchmarks
         var snapshot = With(plain, 1, policies);
         policies[AdminPolicies / 2] = Policy(AdminPolicies / 2, variant: 1);
         _changed = With(plain, 2, policies);
-        _engine = PolicyEngine.Compile(snapshot);
-        if (_engine.TierPolicyCount != AdminPolicies) throw new InvalidOperationException($"{_engine.TierPolicyCount} tier policies compiled, not {AdminPolicies}");
-        var random = new Random(7);
-        var pods = snapshot.Pods;
-        _sources = new ResolvedEndpoint[Flows];
-        _destinations = new ResolvedEndpoint[Flows];
-        _sourceIps = new IpKey[Flows];
-        _destinationIps = new IpKey[Flows];
-        _ports = new int[Flows];
-        for (int i = 0; i < Flows; i++)
-        {
-            var from = pods[random.Next(pods.Count)];
-            var to = pods[random.Next(pods.Count)];
-            _sources[i] = new ResolvedEndpoint(EndpointKind.Pod, pod: from);
-            _destinations[i] = new ResolvedEndpoint(EndpointKind.Pod, pod: to);
-            _sourceIps[i] = IpKey.From(from.Ips[0]);
-            _destinationIps[i] = IpKey.From(to.Ips[0]);
-            _ports[i] = random.Next(4) switch { 0 => 80, 1 => 443, 2 => 22, _ => 8080 };
-        }
-        // The variants must agree, and the tiers must decide some flows, before the speed means anything.
-        int decidedByTiers = 0;
-        for (int i = 0; i < Flows; i++)
-        {
-            var cached = _engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
-            var cold = _engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
-            if (cached.Allowed != cold.Allowed) throw new InvalidOperationException($"cached and uncached verdicts disagree on flow {i}");
-            if (cached.Ingress?.Policies.Any(p => p.StartsWith("ClusterNetworkPolicy/", StringComparison.Ordinal)) == true) decidedByTiers++;
-        }
-        if (decidedByTiers == 0 || decidedByTiers == Flows) throw new InvalidOperationException($"the tiers decide {decidedByTiers} of {Flows} flows: degenerate");
-    }
-
-    /// <summary>One flow whose verdict is cached: the per-flow cost on the packet path.</summary>
-    [Benchmark(Baseline = true)]
-    public bool CachedVerdict() => _engine.Evaluate(in _sources[0], _sourceIps[0], in _destinations[0], _destinationIps[0], _ports[0], PolicyProtocol.TCP).Allowed;
-
-    /// <summary>1,024 different flows, all cached.</summary>
-    [Benchmark(OperationsPerInvoke = Flows)]
-    public int CachedVerdictMixedFlows()
-    {
-        int allowed = 0;
-        for (int i = 0; i < Flows; i++)
-        {
-            if (_engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
-        }
-        return allowed;
-    }
-
-    /// <summary>1,024 different flows judged through the tiers without the cache.</summary>
-    [Benchmark(OperationsPerInvoke = Flows)]
-    public int ColdVerdict()
-    {
-        int allowed = 0;
-        for (int i = 0; i < Flows; i++)
-        {
-            if (_engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
-        }
-        return allowed;
+        Prepare(snapshot, [80, 443, 22, 8080], verdict => verdict.Ingress?.Policies.Any(p => p.StartsWith("ClusterNetworkPolicy/", StringComparison.Ordinal)) == true, "decided by the tiers");
+        if (Engine.TierPolicyCount != AdminPolicies) throw new InvalidOperationException($"{Engine.TierPolicyCount} tier policies compiled, not {AdminPolicies}");
     }
 
     /// <summary>A new snapshot with one ClusterNetworkPolicy changed, compiled against the running engine (off the packet path).</summary>
     [Benchmark]
-    public int RecompileAfterOneClusterNetworkPolicyChange() => PolicyEngine.Compile(_changed, _engine).TierPolicyCount;
+    public int RecompileAfterOneClusterNetworkPolicyChange() => PolicyEngine.Compile(_changed, Engine).TierPolicyCount;
 
     private static ClusterSnapshot With(ClusterSnapshot plain, long version, IEnumerable<AdminPolicyObject> policies) =>
         new(version, plain.Namespaces.Values, plain.Pods, [], [], [], plain.Policies, policies);

@@ -8,28 +8,29 @@ using Tripline.Correlation.Policy;
 namespace Tripline.Benchmarks;
 
 /// <summary>
-/// The policy engine on a synthetic cluster of 10,000 pods in 200 namespaces with 2,000 policies (fixed seed):
-/// a cached verdict, a cold one, and the recompile that one policy change costs.
+/// What every policy-engine benchmark measures on its cluster: 1,024 flows between random pods, judged from the
+/// verdict cache (one flow, and all of them) and without it. Derived classes build the engine and add their recompile.
 /// </summary>
 [MemoryDiagnoser]
-public class PolicyBenchmarks
+public abstract class VerdictBenchmarks
 {
-    private const int Flows = 1024;
+    protected const int Flows = 1024;
 
-    private PolicyEngine _engine = null!;
-    private ClusterSnapshot _changed = null!;
     private ResolvedEndpoint[] _sources = null!;
     private ResolvedEndpoint[] _destinations = null!;
     private IpKey[] _sourceIps = null!;
     private IpKey[] _destinationIps = null!;
     private int[] _ports = null!;
 
-    [GlobalSetup]
-    public void Setup()
+    protected PolicyEngine Engine { get; private set; } = null!;
+
+    /// <summary>
+    /// Compiles <paramref name="snapshot"/> and draws the flows (seed 7). The cached and cold verdicts must agree, and
+    /// <paramref name="decides"/> must hold for some flows but not all, before the speed means anything.
+    /// </summary>
+    protected void Prepare(ClusterSnapshot snapshot, int[] ports, Func<Verdict, bool> decides, string what)
     {
-        var (snapshot, changed) = SyntheticCluster.Build(seed: 20240611);
-        _changed = changed;
-        _engine = PolicyEngine.Compile(snapshot);
+        Engine = PolicyEngine.Compile(snapshot);
         var random = new Random(7);
         var pods = snapshot.Pods;
         _sources = new ResolvedEndpoint[Flows];
@@ -45,23 +46,22 @@ public class PolicyBenchmarks
             _destinations[i] = new ResolvedEndpoint(EndpointKind.Pod, pod: to);
             _sourceIps[i] = IpKey.From(from.Ips[0]);
             _destinationIps[i] = IpKey.From(to.Ips[0]);
-            _ports[i] = random.Next(3) switch { 0 => 80, 1 => 443, _ => 8080 };
+            _ports[i] = ports[random.Next(ports.Length)];
         }
-        // The variants must agree before their speed means anything.
-        int denied = 0;
+        int decided = 0;
         for (int i = 0; i < Flows; i++)
         {
-            var cached = _engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
-            var cold = _engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
+            var cached = Engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
+            var cold = Engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP);
             if (cached.Allowed != cold.Allowed) throw new InvalidOperationException($"cached and uncached verdicts disagree on flow {i}");
-            if (!cached.Allowed) denied++;
+            if (decides(cached)) decided++;
         }
-        if (denied == 0 || denied == Flows) throw new InvalidOperationException($"the synthetic cluster is degenerate: {denied} of {Flows} flows denied");
+        if (decided == 0 || decided == Flows) throw new InvalidOperationException($"the synthetic cluster is degenerate: {decided} of {Flows} flows {what}");
     }
 
     /// <summary>One flow whose verdict is cached: the per-flow cost on the packet path.</summary>
     [Benchmark(Baseline = true)]
-    public bool CachedVerdict() => _engine.Evaluate(in _sources[0], _sourceIps[0], in _destinations[0], _destinationIps[0], _ports[0], PolicyProtocol.TCP).Allowed;
+    public bool CachedVerdict() => Engine.Evaluate(in _sources[0], _sourceIps[0], in _destinations[0], _destinationIps[0], _ports[0], PolicyProtocol.TCP).Allowed;
 
     /// <summary>1,024 different flows, all cached: hash spread and memory traffic included.</summary>
     [Benchmark(OperationsPerInvoke = Flows)]
@@ -70,26 +70,43 @@ public class PolicyBenchmarks
         int allowed = 0;
         for (int i = 0; i < Flows; i++)
         {
-            if (_engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
+            if (Engine.Evaluate(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
         }
         return allowed;
     }
 
-    /// <summary>1,024 different flows judged from the compiled index without the cache.</summary>
+    /// <summary>1,024 different flows judged from the compiled policies without the cache.</summary>
     [Benchmark(OperationsPerInvoke = Flows)]
     public int ColdVerdict()
     {
         int allowed = 0;
         for (int i = 0; i < Flows; i++)
         {
-            if (_engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
+            if (Engine.EvaluateUncached(in _sources[i], _sourceIps[i], in _destinations[i], _destinationIps[i], _ports[i], PolicyProtocol.TCP).Allowed) allowed++;
         }
         return allowed;
+    }
+}
+
+/// <summary>
+/// The policy engine on a synthetic cluster of 10,000 pods in 200 namespaces with 2,000 policies (fixed seed):
+/// a cached verdict, a cold one, and the recompile that one policy change costs.
+/// </summary>
+public class PolicyBenchmarks : VerdictBenchmarks
+{
+    private ClusterSnapshot _changed = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var (snapshot, changed) = SyntheticCluster.Build(seed: 20240611);
+        _changed = changed;
+        Prepare(snapshot, [80, 443, 8080], verdict => !verdict.Allowed, "denied");
     }
 
     /// <summary>A new snapshot with one policy changed, compiled against the running engine (its cache carried over).</summary>
     [Benchmark]
-    public int RecompileAfterOnePolicyChange() => PolicyEngine.Compile(_changed, _engine).PolicyCount;
+    public int RecompileAfterOnePolicyChange() => PolicyEngine.Compile(_changed, Engine).PolicyCount;
 }
 
 /// <summary>A seeded cluster shaped like a real one: deployments with shared labels, default-deny plus allow rules.</summary>
