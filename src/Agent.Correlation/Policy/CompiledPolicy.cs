@@ -280,14 +280,19 @@ internal sealed class CompiledPort
     }
 
     /// <summary>A named port matches when the destination pod declares that name for this protocol and number.</summary>
-    private bool ResolvesTo(PodInfo? destinationPod, int port)
+    private bool ResolvesTo(PodInfo? destinationPod, int port) => Declares(destinationPod, Name!, port, Protocol);
+
+    /// <summary>
+    /// Whether <paramref name="pod"/> declares <paramref name="name"/> for this port number and protocol: what a named
+    /// port means in every policy kind. Two containers may declare the same name with different numbers; either is it.
+    /// </summary>
+    public static bool Declares(PodInfo? pod, string name, int port, PolicyProtocol protocol)
     {
-        if (destinationPod is null) return false;
-        string protocolName = ProtocolName(Protocol);
-        foreach (var declared in destinationPod.Ports)
+        if (pod is null) return false;
+        string protocolName = ProtocolName(protocol);
+        foreach (var declared in pod.Ports)
         {
-            // Two containers may declare the same name with different numbers; either number is the named port.
-            if (declared.Port == port && string.Equals(declared.Name, Name, StringComparison.Ordinal) && string.Equals(declared.Protocol, protocolName, StringComparison.Ordinal)) return true;
+            if (declared.Port == port && string.Equals(declared.Name, name, StringComparison.Ordinal) && string.Equals(declared.Protocol, protocolName, StringComparison.Ordinal)) return true;
         }
         return false;
     }

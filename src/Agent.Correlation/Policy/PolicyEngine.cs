@@ -390,14 +390,8 @@ public sealed partial class PolicyEngine
     {
         var selecting = direction == PolicyDirection.Ingress ? selection.Ingress : selection.Egress;
         if (selecting.Length == 0) return SideVerdict.NotIsolated;
-        List<string>? allowedBy = null;
-        foreach (int index in selecting)
-        {
-            var policy = _policies[index];
-            if (policy.Allows(direction, in peer, destinationPod, port, protocol)) (allowedBy ??= []).Add(policy.Key);
-        }
-        if (allowedBy is not null) return new SideVerdict(true, true, allowedBy);
-        return direction == PolicyDirection.Ingress ? selection.DeniedIngress : selection.DeniedEgress;
+        return AllowedByNetworkPolicies(selecting, direction, in peer, destinationPod, port, protocol)
+            ?? (direction == PolicyDirection.Ingress ? selection.DeniedIngress : selection.DeniedEgress);
     }
 
     private static string? NoteFor(int sourceKind, int destinationKind, bool tiersJudged)

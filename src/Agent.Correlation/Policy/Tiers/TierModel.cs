@@ -312,13 +312,8 @@ internal sealed class TierPort(PolicyProtocol protocol, int start, int end, stri
     {
         if (protocol > PolicyProtocol.SCTP) return false;
         if (Name is null) return protocol == Protocol && port >= Start && port <= End;
-        if (destinationPod is null) return false;
-        string protocolName = CompiledPort.ProtocolName(protocol);
-        foreach (var declared in destinationPod.Ports)
-        {
-            if (declared.Port == port && string.Equals(declared.Name, Name, StringComparison.Ordinal) && string.Equals(declared.Protocol, protocolName, StringComparison.Ordinal)) return true;
-        }
-        return false;
+        // The container port names the protocol too: the flow's own is the one to look for.
+        return CompiledPort.Declares(destinationPod, Name, port, protocol);
     }
 
     public override string ToString()
