@@ -114,7 +114,7 @@ public static class ClusterChange
         {
             if (!namespaces.ContainsKey(name)) namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
         }
-        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values);
+        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values, cluster.CalicoObjects, cluster.ServiceAccounts.Values);
     }
 
     private static string PolicyKey(V1NetworkPolicy policy) => $"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}";

@@ -20,6 +20,13 @@ public static class ClusterObjectConverter
         return new NamespaceInfo(name, LabelSet.Intern(labels), ns.Metadata.Uid);
     }
 
+    public static ServiceAccountInfo ToServiceAccount(V1ServiceAccount account)
+    {
+        var meta = account.Metadata ?? throw new InvalidDataException("metadata is missing");
+        string name = meta.Name ?? throw new InvalidDataException("metadata.name is missing");
+        return new ServiceAccountInfo(string.IsNullOrEmpty(meta.NamespaceProperty) ? "default" : meta.NamespaceProperty, name, LabelSet.Intern(meta.Labels));
+    }
+
     public static PodInfo ToPod(V1Pod pod)
     {
         var meta = pod.Metadata ?? throw new InvalidDataException("metadata is missing");
@@ -51,6 +58,7 @@ public static class ClusterObjectConverter
             Labels = LabelSet.Intern(meta.Labels),
             Ips = ips,
             NodeName = pod.Spec?.NodeName,
+            ServiceAccount = string.IsNullOrEmpty(pod.Spec?.ServiceAccountName) ? "default" : pod.Spec.ServiceAccountName,
             HostNetwork = pod.Spec?.HostNetwork ?? false,
             Phase = pod.Status?.Phase ?? (ips.Count > 0 ? "Running" : "Pending"),
             Workload = WorkloadOf(meta),

@@ -5,6 +5,12 @@ namespace Tripline.Correlation.Cluster;
 /// <summary>A namespace: its name and labels, which namespaceSelectors match.</summary>
 public sealed record NamespaceInfo(string Name, LabelSet Labels, string? Uid = null);
 
+/// <summary>A ServiceAccount: Calico's <c>serviceAccountSelector</c> and <c>serviceAccounts.selector</c> match its labels.</summary>
+public sealed record ServiceAccountInfo(string Namespace, string Name, LabelSet Labels)
+{
+    public string Key => $"{Namespace}/{Name}";
+}
+
 /// <summary>A port a container declares; named ports are what NetworkPolicy's named ports resolve against.</summary>
 public sealed record ContainerPortInfo(string? Name, int Port, string Protocol);
 
@@ -23,6 +29,9 @@ public sealed record PodInfo
     public LabelSet Labels { get; init; } = LabelSet.Empty;
     public IReadOnlyList<IPAddress> Ips { get; init; } = [];
     public string? NodeName { get; init; }
+
+    /// <summary><c>spec.serviceAccountName</c>; the API server makes it <c>default</c> when a pod names none.</summary>
+    public string ServiceAccount { get; init; } = "default";
     public bool HostNetwork { get; init; }
     /// <summary>Pending, Running, Succeeded, Failed or Unknown.</summary>
     public string Phase { get; init; } = "Running";

@@ -19,7 +19,9 @@ public sealed class ClusterSnapshot
         IEnumerable<EndpointSliceInfo> endpointSlices,
         IEnumerable<NodeInfo> nodes,
         IEnumerable<V1NetworkPolicy> policies,
-        IEnumerable<AdminPolicyObject>? adminPolicies = null)
+        IEnumerable<AdminPolicyObject>? adminPolicies = null,
+        IEnumerable<CalicoObject>? calicoObjects = null,
+        IEnumerable<ServiceAccountInfo>? serviceAccounts = null)
     {
         Version = version;
         Namespaces = namespaces.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(n => n.Name, StringComparer.Ordinal);
@@ -31,6 +33,8 @@ public sealed class ClusterSnapshot
         // policies a record names must not depend on where the cluster state came from.
         Policies = [.. policies.OrderBy(p => p.Metadata?.NamespaceProperty, StringComparer.Ordinal).ThenBy(p => p.Metadata?.Name, StringComparer.Ordinal)];
         AdminPolicies = [.. (adminPolicies ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
+        CalicoObjects = [.. (calicoObjects ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
+        ServiceAccounts = (serviceAccounts ?? []).GroupBy(a => a.Key, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(a => a.Key, StringComparer.Ordinal);
     }
 
     /// <summary>Increases with every change; caches keyed on it never serve a stale answer.</summary>
@@ -45,6 +49,12 @@ public sealed class ClusterSnapshot
 
     /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies, by <c>Kind/name</c>.</summary>
     public IReadOnlyList<AdminPolicyObject> AdminPolicies { get; }
+
+    /// <summary>Calico's policies, tiers and network sets (enforced and staged kinds alike), by key.</summary>
+    public IReadOnlyList<CalicoObject> CalicoObjects { get; }
+
+    /// <summary>ServiceAccounts by <c>ns/name</c>: Calico's service account selectors match their labels.</summary>
+    public FrozenDictionary<string, ServiceAccountInfo> ServiceAccounts { get; }
 
     /// <summary>
     /// The namespace's labels. A pod's namespace that no Namespace object describes still has the label that the

@@ -30,6 +30,10 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(V1NetworkPolicyList))]
 [JsonSerializable(typeof(AdminPolicyObject))]
 [JsonSerializable(typeof(AdminPolicyObjectList))]
+[JsonSerializable(typeof(CalicoObject))]
+[JsonSerializable(typeof(CalicoObjectList))]
+[JsonSerializable(typeof(V1ServiceAccount))]
+[JsonSerializable(typeof(V1ServiceAccountList))]
 [JsonSerializable(typeof(V1Status))]
 [JsonSerializable(typeof(V1TokenReview))]
 [JsonSerializable(typeof(V1SubjectAccessReview))]
@@ -43,6 +47,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(Watcher<V1EndpointSlice>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1NetworkPolicy>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<AdminPolicyObject>.WatchEvent))]
+[JsonSerializable(typeof(Watcher<CalicoObject>.WatchEvent))]
 internal sealed partial class ModelJsonContext : JsonSerializerContext
 {
     private static int _registered;

@@ -39,6 +39,7 @@ internal sealed class PodCompactor
             Namespace = Intern(info.Namespace),
             NodeName = info.NodeName is null ? null : Intern(info.NodeName),
             Phase = Intern(info.Phase),
+            ServiceAccount = Intern(info.ServiceAccount),
             Workload = info.Workload is null ? null : InternWorkload(info.Workload),
             Ports = InternPorts(info.Ports),
         };

@@ -246,6 +246,9 @@ public static partial class ManifestLoader
                 case ("v1", "Namespace"):
                     add(ClusterObjectConverter.ToNamespace(Deserialize<V1Namespace>(json)));
                     break;
+                case ("v1", "ServiceAccount"):
+                    add(ClusterObjectConverter.ToServiceAccount(Deserialize<V1ServiceAccount>(json)));
+                    break;
                 case ("v1", "Pod"):
                     add(ClusterObjectConverter.ToPod(Deserialize<V1Pod>(json)));
                     break;
@@ -287,6 +290,24 @@ public static partial class ManifestLoader
                         add(policy);
                         break;
                     }
+                case var (version, k) when CalicoObject.IsKnown(version, k):
+                    {
+                        var calico = Deserialize<CalicoObject>(json);
+                        if (string.IsNullOrEmpty(calico.Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
+                        if (calico.IsNamespaced) calico.Metadata.NamespaceProperty ??= "default";
+                        else calico.Metadata.NamespaceProperty = null;
+                        string? tier = calico.Spec.ValueKind == JsonValueKind.Object && calico.Spec.TryGetProperty("tier", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                        calico.Metadata.Name = CalicoObject.DisplayName(calico.ApiVersion, calico.Kind, calico.Metadata.Name, tier);
+                        var problems = new List<string>();
+                        Policy.Calico.CalicoPolicyCompiler.Validate(calico, problems);
+                        if (problems.Count > 0)
+                        {
+                            foreach (string problem in problems) into.Add(new ManifestError(file, line, objectName, problem));
+                            return;
+                        }
+                        add(calico);
+                        break;
+                    }
                 default:
                     into.Add(new IgnoredKind($"{apiVersion}/{kind}"));
                     break;
@@ -324,6 +345,8 @@ public static partial class ManifestLoader
         private readonly Dictionary<string, NodeInfo> _nodes = new(StringComparer.Ordinal);
         private readonly Dictionary<string, V1NetworkPolicy> _policies = new(StringComparer.Ordinal);
         private readonly Dictionary<string, AdminPolicyObject> _adminPolicies = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, CalicoObject> _calico = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, ServiceAccountInfo> _serviceAccounts = new(StringComparer.Ordinal);
 
         private readonly Kubernetes.PodCompactor _compactor = new();
 
@@ -341,6 +364,8 @@ public static partial class ManifestLoader
                 case NodeInfo node: _nodes[node.Name] = node; break;
                 case V1NetworkPolicy policy: _policies[$"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}"] = policy; break;
                 case AdminPolicyObject policy: _adminPolicies[policy.Key] = policy; break;
+                case CalicoObject calico: _calico[calico.Key] = calico; break;
+                case ServiceAccountInfo account: _serviceAccounts[account.Key] = account; break;
                 default: throw new ArgumentException($"not a cluster object: {model.GetType().Name}", nameof(model));
             }
         }
@@ -357,7 +382,7 @@ public static partial class ManifestLoader
                     _namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
                 }
             }
-            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values, _adminPolicies.Values);
+            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values, _adminPolicies.Values, _calico.Values, _serviceAccounts.Values);
         }
     }
 }

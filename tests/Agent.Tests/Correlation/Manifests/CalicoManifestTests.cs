@@ -1,0 +1,88 @@
+using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Manifests;
+
+namespace Tripline.Tests.Correlation.Manifests;
+
+public sealed class CalicoManifestTests
+{
+    [Fact]
+    public void Load_CalicoKindsOfBothGroups_AreKeptByKey()
+    {
+        var result = ManifestLoader.LoadFromText("""
+            apiVersion: projectcalico.org/v3
+            kind: NetworkPolicy
+            metadata: { name: allow-web, namespace: shop }
+            spec: { selector: app == 'web', ingress: [ { action: Allow } ] }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: { name: deny-all }
+            spec: { selector: all(), types: [Ingress, Egress] }
+            ---
+            apiVersion: crd.projectcalico.org/v1
+            kind: GlobalNetworkPolicy
+            metadata: { name: default.from-crd }
+            spec: { tier: default, selector: all() }
+            ---
+            apiVersion: crd.projectcalico.org/v1
+            kind: GlobalNetworkPolicy
+            metadata: { name: security.keep-prefix }
+            spec: { tier: security, selector: all() }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: Tier
+            metadata: { name: security }
+            spec: { order: 100, defaultAction: Pass }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: NetworkSet
+            metadata: { name: partners, labels: { role: partner } }
+            spec: { nets: [ 198.51.100.0/24 ] }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkSet
+            metadata: { name: dns }
+            spec: { nets: [ 8.8.8.8/32 ] }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: StagedKubernetesNetworkPolicy
+            metadata: { name: staged, namespace: shop }
+            spec: { podSelector: {} }
+            """);
+        Assert.Empty(result.Errors);
+        Assert.Equal(
+            [
+                "GlobalNetworkPolicy/deny-all", "GlobalNetworkPolicy/from-crd", "GlobalNetworkPolicy/security.keep-prefix",
+                "GlobalNetworkSet/dns", "NetworkPolicy(calico)/shop/allow-web", "NetworkSet/default/partners",
+                "StagedKubernetesNetworkPolicy/shop/staged", "Tier/security",
+            ],
+            result.Snapshot.CalicoObjects.Select(o => o.Key));
+        Assert.Empty(result.IgnoredKinds);
+    }
+
+    [Fact]
+    public void Load_ServiceAccountsAndPodsServiceAccountName_AreRead()
+    {
+        var result = ManifestLoader.LoadFromText("""
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: { name: api, namespace: shop, labels: { role: api } }
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: { name: a, namespace: shop }
+            spec: { serviceAccountName: api, containers: [ { name: c } ] }
+            status: { phase: Running, podIPs: [ { ip: 10.0.0.1 } ] }
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: { name: b, namespace: shop }
+            spec: { containers: [ { name: c } ] }
+            status: { phase: Running, podIPs: [ { ip: 10.0.0.2 } ] }
+            """);
+        Assert.Empty(result.Errors);
+        var account = Assert.Single(result.Snapshot.ServiceAccounts.Values);
+        Assert.Equal(("shop", "api", "api"), (account.Namespace, account.Name, account.Labels.Labels["role"]));
+        Assert.Equal(["api", "default"], result.Snapshot.Pods.OrderBy(p => p.Name).Select(p => p.ServiceAccount));
+    }
+}
