@@ -108,14 +108,15 @@ internal sealed class TierPolicy
 }
 
 /// <summary>The pods a policy applies to: those of matching namespaces, and of them those matching the pod selector.</summary>
-internal sealed class TierSubject(CompiledSelector namespaceSelector, CompiledSelector? podSelector)
+internal class TierSubject(CompiledSelector namespaceSelector, CompiledSelector? podSelector)
 {
     public CompiledSelector NamespaceSelector { get; } = namespaceSelector;
 
     /// <summary>Null: every pod of the matching namespaces (<c>subject.namespaces</c>).</summary>
     public CompiledSelector? PodSelector { get; } = podSelector;
 
-    public bool Selects(LabelSet namespaceLabels, LabelSet podLabels) =>
+    /// <summary>Kinds with a selector language of their own (Calico) override it; the engine only asks.</summary>
+    public virtual bool Selects(LabelSet namespaceLabels, LabelSet podLabels) =>
         NamespaceSelector.Matches(namespaceLabels) && (PodSelector is null || PodSelector.Matches(podLabels));
 
     public override string ToString() => PodSelector is null
@@ -136,8 +137,12 @@ internal sealed class TierRule(int index, string? name, RuleAction action, TierP
     /// <summary>Empty: every port and every protocol, ICMP included.</summary>
     public TierPort[] Ports { get; } = ports;
 
+    /// <summary>A kind's own protocol and port test (Calico's protocol/notProtocol, ports/notPorts), AND-ed with <see cref="Ports"/>.</summary>
+    public TierPortCondition? PortCondition { get; init; }
+
     public bool MatchesPort(PodInfo? destinationPod, int port, PolicyProtocol protocol)
     {
+        if (PortCondition is not null && !PortCondition.Matches(destinationPod, port, protocol)) return false;
         if (Ports.Length == 0) return true;
         foreach (var candidate in Ports)
         {
@@ -163,6 +168,21 @@ internal sealed class TierRule(int index, string? name, RuleAction action, TierP
         Name is { Length: > 0 } ? $"{(direction == PolicyDirection.Ingress ? "ingress" : "egress")}[{Index}] \"{Name}\"" : $"{(direction == PolicyDirection.Ingress ? "ingress" : "egress")}[{Index}]";
 }
 
+/// <summary>A peer test of a kind's own (Calico's selectors, nets and notNets); ToString says what it matches.</summary>
+internal abstract class TierPeerCondition
+{
+    public abstract PeerMatch Match(in PeerView peer);
+}
+
+/// <summary>A protocol and port test of a kind's own; it sees only the destination port, the one a flow's key keeps.</summary>
+internal abstract class TierPortCondition
+{
+    public abstract bool Matches(PodInfo? destinationPod, int port, PolicyProtocol protocol);
+
+    /// <summary>Whether the answer depends on the destination pod's named ports.</summary>
+    public abstract bool HasNamedPorts { get; }
+}
+
 /// <summary>Whether a peer takes the other end of a flow.</summary>
 internal enum PeerMatch : byte
 {
@@ -180,6 +200,9 @@ internal enum TierPeerKind : byte
     Nodes,
     Networks,
     DomainNames,
+
+    /// <summary>A kind's own peer test (Calico's entity rule), in <see cref="TierPeer.Condition"/>.</summary>
+    Condition,
 
     /// <summary>A peer with no field this reader knows (a newer API): matches nothing for Accept, everything otherwise.</summary>
     Unrecognised,
@@ -230,6 +253,12 @@ internal sealed class TierPeer
 
     public static TierPeer ForDomainNames(int index, string[] domains) => new(index, TierPeerKind.DomainNames, null, null, null, [], domains, $"domainNames {string.Join(",", domains)}");
 
+    /// <summary>A peer a kind tests itself; <paramref name="networks"/> are the addresses its answer depends on (the engine classes them).</summary>
+    public static TierPeer ForCondition(int index, TierPeerCondition condition, IpRange[] networks) =>
+        new(index, TierPeerKind.Condition, null, null, null, networks, [], condition.ToString() ?? "") { Condition = condition };
+
+    public TierPeerCondition? Condition { get; private init; }
+
     public static TierPeer ForUnrecognised(int index, string fields) => new(index, TierPeerKind.Unrecognised, null, null, null, [], [], $"a peer of unknown kind ({fields})");
 
     public PeerMatch Match(in PeerView peer, RuleAction action)
@@ -250,6 +279,8 @@ internal sealed class TierPeer
                     if (network.Contains(peer.Ip)) return PeerMatch.Yes;
                 }
                 return PeerMatch.No;
+            case TierPeerKind.Condition:
+                return Condition!.Match(in peer);
             case TierPeerKind.DomainNames:
                 // A pod of the cluster is not reached by an outside name; anything else might be.
                 return peer.Pod is null ? PeerMatch.NotJudgeable : PeerMatch.No;
