@@ -3,11 +3,27 @@ using Tripline.Correlation.Manifests;
 
 namespace Tripline.Correlation.Cluster;
 
-/// <summary>A policy to remove: <c>NetworkPolicy/shop/db</c>, or a cluster-scoped one, <c>ClusterNetworkPolicy/name</c>.</summary>
+/// <summary>
+/// A policy to remove: <c>NetworkPolicy/shop/db</c>, or a cluster-scoped one, <c>ClusterNetworkPolicy/name</c>; Calico's
+/// as records name them (<c>NetworkPolicy(calico)/shop/db</c>, <c>GlobalNetworkPolicy/name</c>, <c>NetworkSet/shop/name</c>).
+/// </summary>
 public sealed record ObjectRef(string Kind, string Namespace, string Name)
 {
     /// <summary>Kinds that <c>--delete</c> takes, as <c>kubectl</c> names them.</summary>
-    public static readonly string[] Kinds = ["NetworkPolicy", .. AdminPolicyObject.Kinds.Select(k => k.Kind)];
+    public static readonly string[] Kinds =
+    [
+        "NetworkPolicy", .. AdminPolicyObject.Kinds.Select(k => k.Kind),
+        CalicoNetworkPolicy, .. CalicoObject.Kinds.Where(k => k.Kind != CalicoObject.NetworkPolicy).Select(k => k.Kind),
+    ];
+
+    /// <summary>How a Calico NetworkPolicy is told from a Kubernetes one, here as in records.</summary>
+    public const string CalicoNetworkPolicy = "NetworkPolicy(calico)";
+
+    private static bool IsNamespaced(string kind) =>
+        kind is "NetworkPolicy" or CalicoNetworkPolicy || CalicoObject.Kinds.Any(k => k.Namespaced && k.Kind == kind);
+
+    /// <summary>The key of the Calico object this names (<see cref="CalicoObject.Key"/>); null for the other kinds.</summary>
+    public string? CalicoKey => Kind == CalicoNetworkPolicy || (Kind != "NetworkPolicy" && CalicoObject.Kinds.Any(k => k.Kind == Kind)) ? ToString() : null;
 
     /// <summary>Other names kubectl accepts for the kinds: plural resources and short names.</summary>
     private static readonly (string Alias, string Kind)[] Aliases =
@@ -16,6 +32,7 @@ public sealed record ObjectRef(string Kind, string Namespace, string Name)
         ("cnp", AdminPolicyObject.ClusterNetworkPolicy), ("clusternetworkpolicies", AdminPolicyObject.ClusterNetworkPolicy),
         ("anp", AdminPolicyObject.AdminNetworkPolicy), ("adminnetworkpolicies", AdminPolicyObject.AdminNetworkPolicy),
         ("banp", AdminPolicyObject.BaselineAdminNetworkPolicy), ("baselineadminnetworkpolicies", AdminPolicyObject.BaselineAdminNetworkPolicy),
+        ("gnp", CalicoObject.GlobalNetworkPolicy), ("globalnetworkpolicies", CalicoObject.GlobalNetworkPolicy),
     ];
 
     public static bool TryParse(string text, out ObjectRef reference, out string problem)
@@ -24,7 +41,7 @@ public sealed record ObjectRef(string Kind, string Namespace, string Name)
         string[] parts = text.Split('/');
         string? kind = parts.Length == 0 ? null : Kinds.FirstOrDefault(k => string.Equals(k, parts[0], StringComparison.OrdinalIgnoreCase))
             ?? Aliases.FirstOrDefault(a => string.Equals(a.Alias, parts[0], StringComparison.OrdinalIgnoreCase)).Kind;
-        bool clusterScoped = kind is not null && kind != "NetworkPolicy";
+        bool clusterScoped = kind is not null && !IsNamespaced(kind);
         if (parts.Length != (clusterScoped ? 2 : 3) || parts.Any(p => p.Length == 0))
         {
             problem = clusterScoped
@@ -71,7 +88,7 @@ public sealed record ProposedChange(ClusterSnapshot Applied, IReadOnlyList<Objec
         problems.AddRange(loaded.Errors.Select(e => "--apply: " + e));
         if (loaded.FilesRead == 0) problems.Add("--apply: no .yaml, .yml or .json files found");
         problems.AddRange(loaded.IgnoredKinds.Select(k =>
-            $"--apply: {k.Value} document(s) of kind {k.Key}, which the engine does not judge; apply only kinds it knows (NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Namespace, Pod, Service, Node)"));
+            $"--apply: {k.Value} document(s) of kind {k.Key}, which the engine does not judge; apply only kinds it knows (NetworkPolicy, ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy, Calico's {string.Join(", ", CalicoObject.Kinds.Select(c => c.Kind))}, Namespace, ServiceAccount, Pod, Service, Node)"));
         return loaded.Snapshot;
     }
 
@@ -102,19 +119,22 @@ public static class ClusterChange
         var nodes = Replace(cluster.Nodes, applied.Nodes, n => n.Name);
         var policies = Replace(cluster.Policies, applied.Policies, PolicyKey);
         var adminPolicies = Replace(cluster.AdminPolicies, applied.AdminPolicies, p => p.Key);
+        var calico = Replace(cluster.CalicoObjects, applied.CalicoObjects, o => o.Key);
+        var accounts = Replace(cluster.ServiceAccounts.Values, applied.ServiceAccounts.Values, a => a.Key);
         foreach (var deletion in deletions)
         {
-            bool removed = deletion.Kind == "NetworkPolicy"
-                ? policies.Remove($"{deletion.Namespace}/{deletion.Name}")
+            bool removed = deletion.CalicoKey is { } calicoKey ? calico.Remove(calicoKey)
+                : deletion.Kind == "NetworkPolicy" ? policies.Remove($"{deletion.Namespace}/{deletion.Name}")
                 : adminPolicies.Remove($"{deletion.Kind}/{deletion.Name}");
             if (!removed) problems.Add($"--delete {deletion}: no such policy in the cluster");
         }
         // A namespace that an applied object lives in exists, as the API server would require.
-        foreach (string name in applied.Pods.Select(p => p.Namespace).Concat(applied.Policies.Select(p => p.Metadata.NamespaceProperty)))
+        foreach (string name in applied.Pods.Select(p => p.Namespace).Concat(applied.Policies.Select(p => p.Metadata.NamespaceProperty))
+            .Concat(applied.CalicoObjects.Select(o => o.Metadata.NamespaceProperty).OfType<string>()))
         {
             if (!namespaces.ContainsKey(name)) namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
         }
-        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values, cluster.CalicoObjects, cluster.ServiceAccounts.Values);
+        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values, calico.Values, accounts.Values);
     }
 
     private static string PolicyKey(V1NetworkPolicy policy) => $"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}";

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using Tripline.Correlation.Endpoints;
 using Tripline.Correlation.Policy;
+using Tripline.Correlation.Policy.Calico;
 
 namespace Tripline.Correlation.Cluster;
 
@@ -78,12 +79,18 @@ public sealed class ClusterModel
     }
 
     /// <param name="previous">The model being replaced: verdicts that the change does not touch are carried over.</param>
-    /// <param name="staged">A change to judge every flow against as well (staged policies): the cluster with it applied.</param>
-    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null, ClusterSnapshot? staged = null) =>
-        new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced)
+    /// <param name="staged">
+    /// A change to judge every flow against as well (staged policies): the cluster with it applied. Calico's staged
+    /// policies in the cluster are staged too, put in force on top of it (<see cref="CalicoStaging"/>).
+    /// </param>
+    public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null, ClusterSnapshot? staged = null)
+    {
+        staged ??= CalicoStaging.HasStaged(snapshot) ? snapshot : null;
+        return new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced)
         {
-            StagedEngine = staged is null ? null : PolicyEngine.Compile(staged, previous?.StagedEngine),
+            StagedEngine = staged is null ? null : PolicyEngine.Compile(CalicoStaging.Promote(staged), previous?.StagedEngine),
         };
+    }
 
     /// <summary>The engine of the cluster with the staged change applied; null when nothing is staged.</summary>
     public PolicyEngine? StagedEngine { get; private init; }

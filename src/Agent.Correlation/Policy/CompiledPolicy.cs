@@ -7,8 +7,10 @@ namespace Tripline.Correlation.Policy;
 /// <summary>The other end of a flow as a rule's peers see it: a pod (by labels and namespace) and always an IP.</summary>
 internal readonly struct PeerView
 {
-    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, IpKey ip, LabelSet? nodeLabels = null, LabelSet? subjectNamespaceLabels = null)
+    public PeerView(PodInfo? pod, LabelSet? namespaceLabels, IpKey ip, LabelSet? nodeLabels = null, LabelSet? subjectNamespaceLabels = null, LabelSet? identity = null, LabelledNetwork[]? networks = null)
     {
+        Identity = identity;
+        Networks = networks ?? [];
         Pod = pod;
         NamespaceLabels = namespaceLabels;
         Ip = ip;
@@ -26,6 +28,28 @@ internal readonly struct PeerView
 
     /// <summary>The namespace labels of the pod whose side is judged (for peers that compare namespaces with it).</summary>
     public LabelSet? SubjectNamespaceLabels { get; }
+
+    /// <summary>The pod's labels as a selector language with inherited labels sees them (Calico's); null when not a pod.</summary>
+    public LabelSet? Identity { get; }
+
+    /// <summary>The labelled networks (Calico's network sets) whose addresses hold <see cref="Ip"/>.</summary>
+    public LabelledNetwork[] Networks { get; }
+}
+
+/// <summary>
+/// Addresses that selectors select by labels, as they select pods (Calico's NetworkSet and GlobalNetworkSet).
+/// <paramref name="Labels"/> are as the selectors see them: a namespaced set's carry its namespace's.
+/// </summary>
+internal sealed record LabelledNetwork(string Key, string? Namespace, LabelSet Labels, IpRange[] Ranges)
+{
+    public bool Contains(IpKey ip)
+    {
+        foreach (var range in Ranges)
+        {
+            if (range.Contains(ip)) return true;
+        }
+        return false;
+    }
 }
 
 /// <summary>One NetworkPolicy compiled for evaluation: selectors parsed, CIDRs as ranges, defaults applied.</summary>

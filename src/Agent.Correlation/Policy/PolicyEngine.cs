@@ -5,6 +5,7 @@ using k8s.Models;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
 using Tripline.Correlation.Policy.Admin;
+using Tripline.Correlation.Policy.Calico;
 using Tripline.Correlation.Policy.Tiers;
 
 namespace Tripline.Correlation.Policy;
@@ -51,7 +52,20 @@ public sealed partial class PolicyEngine
 
     /// <summary>For each tier policy, the index of its tier in <see cref="_tiers"/>.</summary>
     private readonly int[] _tierOf;
-    private readonly FrozenDictionary<string, AdminPolicyObject> _tierSources;
+    /// <summary>The objects the tiers were compiled from (AdminPolicyObject, CalicoObject), by key.</summary>
+    private readonly FrozenDictionary<string, object> _tierSources;
+
+    /// <summary>Calico's network sets, which its selectors take as they take pods; empty without them.</summary>
+    private readonly LabelledNetwork[] _networkSets;
+
+    /// <summary>
+    /// Whether a pod's identity is its labels as Calico sees them (with namespace and service account): so only when a
+    /// Calico policy is compiled, since its selectors and service account selectors are the only ones to ask more.
+    /// </summary>
+    private readonly bool _calicoIdentity;
+
+    /// <summary>Why some objects judge nothing (host endpoints only, invalid), for <c>explain</c>.</summary>
+    public IReadOnlyList<string> PolicyNotes { get; }
 
     /// <summary>Node labels by address, for <c>nodes</c> peers; empty when no rule has one.</summary>
     private readonly FrozenDictionary<IpKey, LabelSet> _nodeLabels;
@@ -73,31 +87,40 @@ public sealed partial class PolicyEngine
             .GroupBy(x => x.Namespace, StringComparer.Ordinal)
             .ToFrozenDictionary(g => g.Key, g => g.Select(x => x.i).ToArray(), StringComparer.Ordinal);
         _namespaceLabels = snapshot.Namespaces.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Labels, StringComparer.Ordinal);
-        var compiled = snapshot.AdminPolicies.Select(p => AdminPolicyCompiler.Compile(p, [])).ToList();
+        var calico = CalicoPolicySet.Compile(snapshot);
+        var compiled = snapshot.AdminPolicies.Select(p => AdminPolicyCompiler.Compile(p, [])).Concat(calico.Policies).ToList();
         _tiers = [.. compiled.Select(p => p.Tier).Append(PolicyTier.Default).Distinct().Order(Comparer<PolicyTier>.Create(PolicyTier.Compare))];
         _tierPolicies = [.. compiled
-            .OrderBy(p => Array.IndexOf(_tiers, p.Tier)).ThenBy(p => p.Order).ThenBy(p => p.Key, StringComparer.Ordinal)];
+            .OrderBy(p => Array.IndexOf(_tiers, p.Tier)).ThenBy(p => p.Order).ThenBy(p => p.SortName ?? p.Key, StringComparer.Ordinal)];
         _tierOf = [.. _tierPolicies.Select(p => Array.IndexOf(_tiers, p.Tier))];
-        _tierSources = snapshot.AdminPolicies.GroupBy(p => p.Key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        _tierSources = snapshot.AdminPolicies.Select(p => (p.Key, Source: (object)p))
+            .Concat(snapshot.CalicoObjects.Where(o => o.Kind is not (CalicoObject.StagedNetworkPolicy or CalicoObject.StagedGlobalNetworkPolicy or CalicoObject.StagedKubernetesNetworkPolicy)).Select(o => (o.Key, Source: (object)o)))
+            .GroupBy(p => p.Key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.Last().Source, StringComparer.Ordinal);
+        _networkSets = calico.Networks;
+        _calicoIdentity = calico.Policies.Length > 0;
+        PolicyNotes = calico.Notes;
         var tierPeers = _tierPolicies.SelectMany(p => p.AllRules).SelectMany(r => r.Peers).ToArray();
         _nodeLabels = tierPeers.Any(p => p.Kind == TierPeerKind.Nodes) ? NodeLabelsByAddress(snapshot) : FrozenDictionary<IpKey, LabelSet>.Empty;
-        // Every address a verdict can depend on gets a class of its own: ipBlocks, networks, and nodes' addresses.
+        // Every address a verdict can depend on gets a class of its own: ipBlocks, networks, network sets, and nodes' addresses.
         _classifier = new IpClassifier(_policies.SelectMany(p => p.IpRanges)
             .Concat(tierPeers.SelectMany(p => p.Networks))
+            .Concat(_networkSets.SelectMany(n => n.Ranges))
             .Concat(_nodeLabels.Keys.Select(ip => new IpRange(ip, ip, ip.ToString()))));
-        _hasNamedPorts = _policies.Any(p => p.HasNamedPorts) || _tierPolicies.SelectMany(p => p.AllRules).Any(r => r.Ports.Any(port => port.Name is not null));
+        _hasNamedPorts = _policies.Any(p => p.HasNamedPorts)
+            || _tierPolicies.SelectMany(p => p.AllRules).Any(r => r.Ports.Any(port => port.Name is not null) || r.PortCondition is { HasNamedPorts: true });
 
-        // Selection is computed once per distinct (namespace, labels), then shared by every pod that has them.
+        // Selection is computed once per distinct (namespace, identity), then shared by every pod that has them.
         var selections = new Dictionary<(string, LabelSet), Selection>();
         var profiles = new Dictionary<PodInfo, PodProfile>(ReferenceEqualityComparer.Instance);
         foreach (var pod in snapshot.Pods)
         {
-            if (!selections.TryGetValue((pod.Namespace, pod.Labels), out var selection))
+            var identity = IdentityOf(pod);
+            if (!selections.TryGetValue((pod.Namespace, identity), out var selection))
             {
-                selection = ComputeSelection(pod.Namespace, pod.Labels);
-                selections[(pod.Namespace, pod.Labels)] = selection;
+                selection = ComputeSelection(pod.Namespace, pod.Labels, identity);
+                selections[(pod.Namespace, identity)] = selection;
             }
-            profiles[pod] = CreateProfile(pod, selection);
+            profiles[pod] = CreateProfile(pod, identity, selection);
         }
         _profiles = profiles.ToFrozenDictionary(ReferenceEqualityComparer.Instance);
         _cache = previous is null ? new VerdictCache(cacheCapacity) : CarryOver(previous, cacheCapacity);
@@ -108,7 +131,7 @@ public sealed partial class PolicyEngine
 
     public int PolicyCount => _policies.Length;
 
-    /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies compiled.</summary>
+    /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies, BaselineAdminNetworkPolicies and Calico's policies compiled.</summary>
     public int TierPolicyCount => _tierPolicies.Length;
 
     public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity);
@@ -160,7 +183,7 @@ public sealed partial class PolicyEngine
         if (sourceProfile is not null)
         {
             sourceNs = sourceProfile.NamespaceId;
-            sourceLabels = sourceProfile.Pod.Labels.Id;
+            sourceLabels = sourceProfile.Identity.Id;
             sourceClass = ClassOf(sourceProfile, sourceIp);
         }
         else if (sourceKind != KindResidentNode)
@@ -171,7 +194,7 @@ public sealed partial class PolicyEngine
         if (destinationProfile is not null)
         {
             destinationNs = destinationProfile.NamespaceId;
-            destinationLabels = destinationProfile.Pod.Labels.Id;
+            destinationLabels = destinationProfile.Identity.Id;
             destinationClass = ClassOf(destinationProfile, destinationIp);
             if (_hasNamedPorts) destinationPorts = destinationProfile.PortsId;
         }
@@ -224,10 +247,19 @@ public sealed partial class PolicyEngine
     {
         if (_profiles.TryGetValue(pod, out var profile)) return profile;
         // A pod from another snapshot than the one compiled: correct, only slower (and allocating).
-        return CreateProfile(pod, ComputeSelection(pod.Namespace, pod.Labels));
+        var identity = IdentityOf(pod);
+        return CreateProfile(pod, identity, ComputeSelection(pod.Namespace, pod.Labels, identity));
     }
 
-    private PodProfile CreateProfile(PodInfo pod, Selection selection)
+    /// <summary>What the policies select a pod by: its labels, or with Calico's, the labels Calico's selectors see.</summary>
+    private LabelSet IdentityOf(PodInfo pod)
+    {
+        if (!_calicoIdentity) return pod.Labels;
+        var account = Snapshot.ServiceAccounts.GetValueOrDefault($"{pod.Namespace}/{pod.ServiceAccount}");
+        return CalicoLabels.ForPod(pod.Labels, NamespaceLabelsOf(pod.Namespace), pod.ServiceAccount, account?.Labels);
+    }
+
+    private PodProfile CreateProfile(PodInfo pod, LabelSet identity, Selection selection)
     {
         var ips = pod.Ips.Select(IpKey.From).ToArray();
         string ports = string.Join(";", pod.Ports.Select(p => $"{p.Name}:{p.Port}/{p.Protocol}").Order(StringComparer.Ordinal));
@@ -239,10 +271,11 @@ public sealed partial class PolicyEngine
             selection,
             ips,
             ips.Select(_classifier.Classify).ToArray(),
-            NamespaceLabelsOf(pod.Namespace));
+            NamespaceLabelsOf(pod.Namespace),
+            identity);
     }
 
-    private Selection ComputeSelection(string ns, LabelSet labels)
+    private Selection ComputeSelection(string ns, LabelSet labels, LabelSet identity)
     {
         var ingress = new List<int>();
         var egress = new List<int>();
@@ -263,7 +296,7 @@ public sealed partial class PolicyEngine
             for (int index = 0; index < _tierPolicies.Length; index++)
             {
                 var policy = _tierPolicies[index];
-                if (!policy.Subject.Selects(namespaceLabels, labels)) continue;
+                if (!policy.Subject.Selects(namespaceLabels, labels, identity)) continue;
                 tiers.Add(policy, index, _tierOf[index]);
             }
         }
@@ -303,7 +336,19 @@ public sealed partial class PolicyEngine
 
     /// <summary>The other end as the subject's rules see it: a pod of the cluster, or an address (a node's, with its labels).</summary>
     private PeerView PeerOf(PodProfile? other, IpKey ip, PodProfile subject) =>
-        new(other?.Pod, other?.NamespaceLabels, ip, _nodeLabels.Count == 0 ? null : _nodeLabels.GetValueOrDefault(ip), subject.NamespaceLabels);
+        new(other?.Pod, other?.NamespaceLabels, ip, _nodeLabels.Count == 0 ? null : _nodeLabels.GetValueOrDefault(ip), subject.NamespaceLabels,
+            _calicoIdentity ? other?.Identity : null, NetworkSetsAt(ip));
+
+    private LabelledNetwork[] NetworkSetsAt(IpKey ip)
+    {
+        if (_networkSets.Length == 0) return [];
+        List<LabelledNetwork>? found = null;
+        foreach (var set in _networkSets)
+        {
+            if (set.Contains(ip)) (found ??= []).Add(set);
+        }
+        return found is null ? [] : [.. found];
+    }
 
     private SideVerdict JudgeSide(PolicyDirection direction, Selection selection, in PeerView peer, PodInfo? destinationPod, int port, PolicyProtocol protocol, bool tiers, ref string? unjudgeable)
     {
@@ -428,6 +473,8 @@ public sealed partial class PolicyEngine
         }
         // The administrator's tiers are cluster-wide: any change to them, or to the nodes they name, drops every verdict.
         if (!SameTiers(previous)) return new VerdictCache(capacity);
+        // A network set inherits its namespace's labels, and its addresses are keyed by class, not by namespace.
+        if (_networkSets.Length > 0 && changed.Count > 0) return new VerdictCache(capacity);
         if (changed.Count == 0) return previous._cache.CopyWhere(static _ => true);
         return previous._cache.CopyWhere(k => !changed.Contains(k.SourceNamespace) && !changed.Contains(k.DestinationNamespace));
     }
@@ -438,7 +485,7 @@ public sealed partial class PolicyEngine
         foreach (var (key, now) in _tierSources)
         {
             if (!previous._tierSources.TryGetValue(key, out var before)) return false;
-            if (!ReferenceEquals(now, before) && !now.SameSpec(before)) return false;
+            if (!ReferenceEquals(now, before) && !SameSource(now, before)) return false;
         }
         if (_nodeLabels.Count != previous._nodeLabels.Count) return false;
         foreach (var (ip, labels) in _nodeLabels)
@@ -447,6 +494,14 @@ public sealed partial class PolicyEngine
         }
         return true;
     }
+
+    /// <summary>A relist or a label-only edit leaves a policy's verdicts; a network set's labels are what selectors see.</summary>
+    private static bool SameSource(object now, object before) => (now, before) switch
+    {
+        (AdminPolicyObject a, AdminPolicyObject b) => a.SameSpec(b),
+        (CalicoObject a, CalicoObject b) => a.SameSpec(b) && (a.Kind is not (CalicoObject.NetworkSet or CalicoObject.GlobalNetworkSet) || ReferenceEquals(LabelSet.Intern(a.Metadata.Labels), LabelSet.Intern(b.Metadata.Labels))),
+        _ => false,
+    };
 
     private static FrozenDictionary<IpKey, LabelSet> NodeLabelsByAddress(ClusterSnapshot snapshot)
     {
@@ -484,5 +539,5 @@ public sealed partial class PolicyEngine
     }
 
     /// <summary>What the engine precomputes per pod of the snapshot.</summary>
-    private sealed record PodProfile(PodInfo Pod, int NamespaceId, int PortsId, bool Selectable, Selection Selection, IpKey[] Ips, int[] IpClasses, LabelSet NamespaceLabels);
+    private sealed record PodProfile(PodInfo Pod, int NamespaceId, int PortsId, bool Selectable, Selection Selection, IpKey[] Ips, int[] IpClasses, LabelSet NamespaceLabels, LabelSet Identity);
 }

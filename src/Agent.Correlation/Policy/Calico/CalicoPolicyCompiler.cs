@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Endpoints;
 using Tripline.Correlation.Policy.Tiers;
 
 namespace Tripline.Correlation.Policy.Calico;
@@ -24,6 +25,28 @@ internal static class CalicoPolicyCompiler
                 break;
             case CalicoObject.Tier:
                 CompileTier(calico, problems);
+                break;
+            case CalicoObject.NetworkSet or CalicoObject.GlobalNetworkSet:
+                if (calico.Spec.ValueKind == JsonValueKind.Object) Nets(calico.Spec, "nets", "spec", problems);
+                break;
+            case CalicoObject.StagedNetworkPolicy or CalicoObject.StagedGlobalNetworkPolicy or CalicoObject.StagedKubernetesNetworkPolicy:
+                string action = CalicoStaging.StagedAction(calico);
+                if (action is not ("Set" or "Delete")) problems.Add($"spec.stagedAction: must be Set or Delete (was {action})");
+                else if (action == "Set" && calico.Kind == CalicoObject.StagedKubernetesNetworkPolicy)
+                {
+                    try
+                    {
+                        problems.AddRange(PolicyValidator.Validate(CalicoStaging.AsKubernetes(calico)));
+                    }
+                    catch (JsonException e)
+                    {
+                        problems.Add($"spec: not a NetworkPolicy spec ({e.Message})");
+                    }
+                }
+                else if (action == "Set")
+                {
+                    Compile(CalicoStaging.AsEnforced(calico), new Dictionary<string, PolicyTier>(), problems, out _);
+                }
                 break;
         }
     }
@@ -140,6 +163,8 @@ internal static class CalicoPolicyCompiler
         {
             DeclaresIngress = declaresIngress,
             DeclaresEgress = declaresEgress,
+            // Equal orders: by name, then namespace, then kind, as Calico 3.32 breaks ties (semantics.md section 3).
+            SortName = $"{policy.Metadata?.Name}/{ns}/{policy.Kind}",
         };
     }
 
@@ -224,7 +249,7 @@ internal static class CalicoPolicyCompiler
     private static CalicoSelector Both(CalicoSelector a, CalicoSelector b) =>
         CalicoSelector.TryParse($"({a}) && ({b})", out var both, out _) ? both : a;
 
-    private static IpRange[] Nets(JsonElement entity, string field, string at, List<string> problems)
+    internal static IpRange[] Nets(JsonElement entity, string field, string at, List<string> problems)
     {
         if (!entity.TryGetProperty(field, out var list) || list.ValueKind != JsonValueKind.Array) return [];
         var nets = new List<IpRange>();
@@ -381,43 +406,71 @@ internal sealed class CalicoPorts(ProtocolTest protocol, ProtocolTest notProtoco
 }
 
 /// <summary>
-/// The labels Calico's selectors see on a pod (semantics.md section 6): its own, then <c>projectcalico.org/namespace</c>,
-/// <c>projectcalico.org/orchestrator</c>, and the namespace's labels prefixed <c>pcns.</c>. Interned per identity.
+/// The labels Calico's selectors see (semantics.md section 6). A pod: its own, then <c>projectcalico.org/namespace</c>,
+/// <c>projectcalico.org/orchestrator</c>, <c>projectcalico.org/serviceaccount</c>, its namespace's labels prefixed
+/// <c>pcns.</c> and its ServiceAccount's prefixed <c>pcsa.</c> (own labels win). A NetworkSet: its labels, its
+/// namespace and the namespace's <c>pcns.</c> labels; a GlobalNetworkSet: its labels alone. Interned.
 /// </summary>
 internal static class CalicoLabels
 {
-    private static readonly ConcurrentDictionary<(LabelSet Pod, LabelSet Namespace, string? Account), LabelSet> Cache = new();
+    public const string NamespaceLabel = "projectcalico.org/namespace";
+    public const string NameLabel = "projectcalico.org/name";
+    private const string AccountNameLabel = "pcsa." + NameLabel;
 
-    public static LabelSet ForPod(LabelSet podLabels, LabelSet namespaceLabels, string? serviceAccount = null, LabelSet? accountLabels = null) =>
-        Cache.GetOrAdd((podLabels, namespaceLabels, serviceAccount), static (key, accountLabels) =>
+    private static readonly ConcurrentDictionary<(LabelSet Pod, LabelSet Namespace, string? Account, LabelSet? AccountLabels), LabelSet> Pods = new();
+    private static readonly ConcurrentDictionary<(LabelSet Labels, string Prefix), LabelSet> Stripped = new();
+
+    public static LabelSet ForPod(LabelSet podLabels, LabelSet namespaceLabels, string? serviceAccount, LabelSet? accountLabels) =>
+        Pods.GetOrAdd((podLabels, namespaceLabels, serviceAccount, accountLabels), static key =>
         {
-            var labels = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var (k, v) in key.Namespace.Labels) labels[$"pcns.{k}"] = v;
-            string ns = key.Namespace.TryGetValue(ClusterObjectConverter.NamespaceNameLabel, out var name) ? name! : "";
-            labels["pcns.projectcalico.org/name"] = ns;
+            var labels = Inherited(key.Namespace);
             if (key.Account is { } sa)
             {
-                foreach (var (k, v) in (accountLabels ?? LabelSet.Empty).Labels) labels[$"pcsa.{k}"] = v;
-                labels["pcsa.projectcalico.org/name"] = sa;
+                foreach (var (k, v) in (key.AccountLabels ?? LabelSet.Empty).Labels) labels[$"pcsa.{k}"] = v;
+                labels[AccountNameLabel] = sa;
                 if (sa.Length < 63) labels["projectcalico.org/serviceaccount"] = sa;
             }
-            labels["projectcalico.org/namespace"] = ns;
             labels["projectcalico.org/orchestrator"] = "k8s";
-            // Own labels win over inherited ones.
             foreach (var (k, v) in key.Pod.Labels) labels[k] = v;
             return LabelSet.Intern(labels);
-        }, accountLabels);
+        });
 
-    /// <summary>The labels with the prefix taken off, and only those that had it: what a pcns./pcsa. selector means.</summary>
-    public static LabelSet Strip(LabelSet labels, string prefix)
+    public static LabelSet ForNetworkSet(LabelSet own, LabelSet? namespaceLabels)
     {
-        var stripped = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in labels.Labels)
-        {
-            if (k.StartsWith(prefix, StringComparison.Ordinal)) stripped[k[prefix.Length..]] = v;
-        }
-        return LabelSet.Intern(stripped);
+        if (namespaceLabels is null) return own;
+        var labels = Inherited(namespaceLabels);
+        foreach (var (k, v) in own.Labels) labels[k] = v;
+        return LabelSet.Intern(labels);
     }
+
+    /// <summary>A namespace's name and labels as its endpoints inherit them.</summary>
+    private static Dictionary<string, string> Inherited(LabelSet namespaceLabels)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in namespaceLabels.Labels) labels[$"pcns.{k}"] = v;
+        string ns = namespaceLabels.TryGetValue(ClusterObjectConverter.NamespaceNameLabel, out var name) ? name! : "";
+        labels["pcns." + NameLabel] = ns;
+        labels[NamespaceLabel] = ns;
+        return labels;
+    }
+
+    /// <summary>The labels with the prefix taken off, and only those that had it: what a <c>pcns.</c>/<c>pcsa.</c> selector sees.</summary>
+    public static LabelSet Strip(LabelSet labels, string prefix) =>
+        Stripped.GetOrAdd((labels, prefix), static key =>
+        {
+            var stripped = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (k, v) in key.Labels.Labels)
+            {
+                if (k.StartsWith(key.Prefix, StringComparison.Ordinal)) stripped[k[key.Prefix.Length..]] = v;
+            }
+            return LabelSet.Intern(stripped);
+        });
+
+    public static string? NamespaceOf(LabelSet labels) => labels.TryGetValue(NamespaceLabel, out var ns) ? ns : null;
+
+    /// <summary>Whether <paramref name="selector"/> takes the ServiceAccount whose labels <paramref name="labels"/> inherit.</summary>
+    public static bool AccountMatches(CalicoSelector selector, LabelSet labels) =>
+        labels.TryGetValue(AccountNameLabel, out _) && selector.Matches(Strip(labels, "pcsa."));
 }
 
 /// <summary>
@@ -428,74 +481,85 @@ internal static class CalicoLabels
 internal sealed class CalicoSubject(string? ns, CalicoSelector selector, CalicoSelector? namespaceSelector, CalicoSelector? serviceAccountSelector)
     : TierSubject(CompiledSelector.Everything, null)
 {
-    public CalicoSelector Selector { get; } = selector;
-    public CalicoSelector? ServiceAccountSelector { get; } = serviceAccountSelector;
-
-    public override bool Selects(LabelSet namespaceLabels, LabelSet podLabels) => Selects(namespaceLabels, podLabels, null, null);
-
-    /// <summary>
-    /// With the pod's service account and its labels. Without them (the engine selects by namespace and labels alone,
-    /// not yet by service account) a policy with a serviceAccountSelector selects no pod.
-    /// </summary>
-    public bool Selects(LabelSet namespaceLabels, LabelSet podLabels, string? serviceAccount, LabelSet? accountLabels)
+    public override bool Selects(LabelSet namespaceLabels, LabelSet podLabels, LabelSet identity)
     {
-        string? podNs = namespaceLabels.TryGetValue(ClusterObjectConverter.NamespaceNameLabel, out var name) ? name : null;
-        if (ns is not null && !string.Equals(ns, podNs, StringComparison.Ordinal)) return false;
-        if (namespaceSelector is not null && !namespaceSelector.Matches(namespaceLabels)) return false;
-        if (ServiceAccountSelector is not null && (serviceAccount is null || !ServiceAccountSelector.Matches(WithName(accountLabels ?? LabelSet.Empty, serviceAccount)))) return false;
-        return Selector.Matches(CalicoLabels.ForPod(podLabels, namespaceLabels, serviceAccount, accountLabels));
-    }
-
-    private static LabelSet WithName(LabelSet labels, string name)
-    {
-        var all = new Dictionary<string, string>(labels.Labels, StringComparer.Ordinal) { ["projectcalico.org/name"] = name };
-        return LabelSet.Intern(all);
+        if (ns is not null && !string.Equals(ns, CalicoLabels.NamespaceOf(identity), StringComparison.Ordinal)) return false;
+        if (namespaceSelector is not null && !namespaceSelector.Matches(CalicoLabels.Strip(identity, "pcns."))) return false;
+        if (serviceAccountSelector is not null && !CalicoLabels.AccountMatches(serviceAccountSelector, identity)) return false;
+        return selector.Matches(identity);
     }
 
     public override string ToString() =>
-        $"endpoints {Selector}{(ns is null ? "" : $" in namespace {ns}")}{(namespaceSelector is null ? "" : $" in namespaces {namespaceSelector}")}{(ServiceAccountSelector is null ? "" : $" with service accounts {ServiceAccountSelector}")}";
+        $"endpoints {selector}{(ns is null ? "" : $" in namespace {ns}")}{(namespaceSelector is null ? "" : $" in namespaces {namespaceSelector}")}{(serviceAccountSelector is null ? "" : $" with service accounts {serviceAccountSelector}")}";
 }
 
 /// <summary>
-/// A rule's source or destination as the other end of the flow (semantics.md sections 4 and 5): <c>selector</c>,
-/// <c>serviceAccounts</c> and <c>namespaceSelector</c> scoped as Calico scopes them, <c>notSelector</c> never scoped,
-/// <c>nets</c>/<c>notNets</c>. Network sets are not matched yet.
+/// A rule's source or destination as the other end of the flow (semantics.md sections 4 and 5). <c>selector</c>,
+/// <c>serviceAccounts</c> and <c>namespaceSelector</c> select pods and network sets, scoped as Calico scopes them, and
+/// take an address that is a selected pod's or lies in a selected network set; <c>notSelector</c> (never scoped) and
+/// <c>notNets</c> exclude; <c>nets</c> must hold the address.
 /// </summary>
 internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? selector, CalicoSelector? notSelector, CalicoSelector? namespaceSelector, CalicoSelector? serviceAccounts, IpRange[] nets, IpRange[] notNets)
     : TierPeerCondition
 {
+    private readonly bool _globalOnly = namespaceSelector?.ToString() == "global()";
+
+    // Scoped to namespaces: by namespaceSelector, or, in a NetworkPolicy, to its own when any selector is given.
+    private readonly bool _scoped = namespaceSelector is not null || (!global && (selector is not null || notSelector is not null || serviceAccounts is not null));
+
     public IpRange[] AllNetworks { get; } = [.. nets, .. notNets];
 
     /// <summary>Whether the entity tests anything (the subject's own side may only be left empty here).</summary>
     public bool Constrains => selector is not null || notSelector is not null || namespaceSelector is not null || serviceAccounts is not null || nets.Length > 0 || notNets.Length > 0;
 
+    private bool Positive => selector is not null || serviceAccounts is not null || _scoped;
+
     public override PeerMatch Match(in PeerView peer)
     {
         var ip = peer.Ip;
-        if (nets.Length > 0 && !nets.Any(n => n.Contains(ip))) return PeerMatch.No;
-        if (notNets.Any(n => n.Contains(ip))) return PeerMatch.No;
-        LabelSet? labels = peer.Pod is { } pod && peer.NamespaceLabels is { } nsLabels ? CalicoLabels.ForPod(pod.Labels, nsLabels) : null;
-        // Positive scope: present when any of selector, notSelector, serviceAccounts or namespaceSelector is, except in a
-        // GlobalNetworkPolicy with no namespaceSelector (all endpoints, any namespace).
-        bool scoped = namespaceSelector is not null || (!global && (selector is not null || notSelector is not null || serviceAccounts is not null));
-        bool positive = selector is not null || serviceAccounts is not null || scoped;
-        if (positive)
-        {
-            if (labels is null) return PeerMatch.No; // Network sets and host endpoints are not modelled yet.
-            if (namespaceSelector is not null)
-            {
-                if (namespaceSelector.ToString() == "global()") return PeerMatch.No; // only non-namespaced endpoints and GlobalNetworkSets
-                if (!namespaceSelector.Matches(CalicoLabels.Strip(labels, "pcns."))) return PeerMatch.No;
-            }
-            else if (!global && !string.Equals(peer.Pod!.Namespace, ns, StringComparison.Ordinal))
-            {
-                return PeerMatch.No;
-            }
-            if (serviceAccounts is not null) return PeerMatch.No; // the peer's service account is not in the view yet
-            if (selector is not null && !selector.Matches(labels)) return PeerMatch.No;
-        }
-        if (notSelector is not null && labels is not null && notSelector.Matches(labels)) return PeerMatch.No;
+        if (nets.Length > 0 && !Any(nets, ip)) return PeerMatch.No;
+        if (Any(notNets, ip)) return PeerMatch.No;
+        if (Positive && !(peer.Identity is { } own && Selects(own) || AnySet(in peer, Selects))) return PeerMatch.No;
+        if (notSelector is not null && (peer.Identity is { } mine && notSelector.Matches(mine) || AnySet(in peer, notSelector.Matches))) return PeerMatch.No;
         return PeerMatch.Yes;
+    }
+
+    /// <summary>Whether a pod or network set with these labels is selected by the positive terms.</summary>
+    private bool Selects(LabelSet labels)
+    {
+        string? objectNs = CalicoLabels.NamespaceOf(labels);
+        if (_globalOnly)
+        {
+            if (objectNs is not null) return false;
+        }
+        else if (namespaceSelector is not null)
+        {
+            if (objectNs is null || !namespaceSelector.Matches(CalicoLabels.Strip(labels, "pcns."))) return false;
+        }
+        else if (_scoped && !string.Equals(objectNs, ns, StringComparison.Ordinal))
+        {
+            return false;
+        }
+        if (serviceAccounts is not null && !CalicoLabels.AccountMatches(serviceAccounts, labels)) return false;
+        return selector is null || selector.Matches(labels);
+    }
+
+    private static bool AnySet(in PeerView peer, Func<LabelSet, bool> test)
+    {
+        foreach (var set in peer.Networks)
+        {
+            if (test(set.Labels)) return true;
+        }
+        return false;
+    }
+
+    private static bool Any(IpRange[] ranges, IpKey ip)
+    {
+        foreach (var range in ranges)
+        {
+            if (range.Contains(ip)) return true;
+        }
+        return false;
     }
 
     public override string ToString()
@@ -504,6 +568,7 @@ internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? sele
         if (selector is not null) parts.Add($"selector {selector}");
         if (notSelector is not null) parts.Add($"notSelector {notSelector}");
         if (namespaceSelector is not null) parts.Add($"namespaceSelector {namespaceSelector}");
+        else if (_scoped) parts.Add($"in namespace {ns}");
         if (serviceAccounts is not null) parts.Add($"serviceAccounts {serviceAccounts}");
         if (nets.Length > 0) parts.Add($"nets {string.Join(",", nets.Select(n => n.Text))}");
         if (notNets.Length > 0) parts.Add($"notNets {string.Join(",", notNets.Select(n => n.Text))}");

@@ -79,6 +79,9 @@ internal sealed class TierPolicy
     /// <summary>Lower first within the tier (a ClusterNetworkPolicy's priority); equal orders are walked by name.</summary>
     public double Order { get; }
 
+    /// <summary>Breaks ties of <see cref="Order"/>: the key, unless the kind sorts otherwise (Calico: name, namespace, kind).</summary>
+    public string? SortName { get; init; }
+
     /// <summary>The order as the kind spells it, for explanations: <c>priority 10</c>, <c>order 100</c>.</summary>
     public string OrderText { get; }
     public TierSubject Subject { get; }
@@ -115,8 +118,11 @@ internal class TierSubject(CompiledSelector namespaceSelector, CompiledSelector?
     /// <summary>Null: every pod of the matching namespaces (<c>subject.namespaces</c>).</summary>
     public CompiledSelector? PodSelector { get; } = podSelector;
 
-    /// <summary>Kinds with a selector language of their own (Calico) override it; the engine only asks.</summary>
-    public virtual bool Selects(LabelSet namespaceLabels, LabelSet podLabels) =>
+    /// <summary>
+    /// Kinds with a selector language of their own (Calico) override it; the engine only asks. <paramref name="identity"/>
+    /// is the pod's labels as such a language sees them (with its namespace's and service account's inherited ones).
+    /// </summary>
+    public virtual bool Selects(LabelSet namespaceLabels, LabelSet podLabels, LabelSet identity) =>
         NamespaceSelector.Matches(namespaceLabels) && (PodSelector is null || PodSelector.Matches(podLabels));
 
     public override string ToString() => PodSelector is null

@@ -66,10 +66,13 @@ public sealed class CalicoPolicyCompilerTests
             spec: { selector: app == 'web' }
             """, out _);
         var web = LabelSet.Intern(new Dictionary<string, string> { ["app"] = "web" });
-        Assert.True(policy.Subject.Selects(Namespace("shop"), web));
-        Assert.False(policy.Subject.Selects(Namespace("other"), web));
-        Assert.False(policy.Subject.Selects(Namespace("shop"), LabelSet.Empty));
+        Assert.True(Selects(policy, Namespace("shop"), web));
+        Assert.False(Selects(policy, Namespace("other"), web));
+        Assert.False(Selects(policy, Namespace("shop"), LabelSet.Empty));
     }
+
+    private static bool Selects(TierPolicy policy, LabelSet ns, LabelSet pod) =>
+        policy.Subject.Selects(ns, pod, CalicoLabels.ForPod(pod, ns, "default", null));
 
     [Fact]
     public void Compile_PreDnat_IsExcludedWithAReason()
