@@ -145,7 +145,7 @@ public sealed class ClusterModel
         {
             var external = ResolvedEndpoint.External;
             var verdict = engine.Evaluate(in source, sourceIp, in external, serviceIp, port, protocol);
-            string why = servicePort is null ? $"service {info.Key} declares no {protocolName} port {port}" : $"service {info.Key} has no ready backends";
+            string why = servicePort is null ? $"service {info.Key} declares no {protocolName} port{(protocol > PolicyProtocol.SCTP ? "" : $" {port}")}" : $"service {info.Key} has no ready backends";
             return new FlowJudgement(source, service, verdict with { Note = why + "; judged against the ClusterIP alone" }, 0);
         }
 

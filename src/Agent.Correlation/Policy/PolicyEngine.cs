@@ -67,6 +67,17 @@ public sealed partial class PolicyEngine
     /// <summary>Why some objects judge nothing (host endpoints only, invalid), for <c>explain</c>.</summary>
     public IReadOnlyList<string> PolicyNotes { get; }
 
+    /// <summary>Whether a rule tests ICMP types: only then do ICMP verdicts depend on the type (and are keyed by it).</summary>
+    private readonly bool _testsIcmp;
+
+    /// <summary>
+    /// The port argument of an ICMP flow: its first message's type and code, above every port number. Flows recorded
+    /// without them (a flow log's ICMP flows) pass 0 and are taken as echo requests, the conversations flows hold.
+    /// </summary>
+    public static int IcmpPort(byte type, byte code) => 0x10000 | (type << 8) | code;
+
+    internal static (int Type, int Code) IcmpTypeOf(int port) => port >= 0x10000 ? ((port >> 8) & 0xFF, port & 0xFF) : (8, 0);
+
     /// <summary>Node labels by address, for <c>nodes</c> peers; empty when no rule has one.</summary>
     private readonly FrozenDictionary<IpKey, LabelSet> _nodeLabels;
 
@@ -106,6 +117,7 @@ public sealed partial class PolicyEngine
             .Concat(tierPeers.SelectMany(p => p.Networks))
             .Concat(_networkSets.SelectMany(n => n.Ranges))
             .Concat(_nodeLabels.Keys.Select(ip => new IpRange(ip, ip, ip.ToString()))));
+        _testsIcmp = _tierPolicies.SelectMany(p => p.AllRules).Any(r => r.PortCondition is { TestsIcmp: true });
         _hasNamedPorts = _policies.Any(p => p.HasNamedPorts)
             || _tierPolicies.SelectMany(p => p.AllRules).Any(r => r.Ports.Any(port => port.Name is not null) || r.PortCondition is { HasNamedPorts: true });
 
@@ -171,8 +183,8 @@ public sealed partial class PolicyEngine
 
     private VerdictKey KeyOf(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, ref int port, PolicyProtocol protocol, out PodProfile? sourceProfile, out PodProfile? destinationProfile)
     {
-        // ICMP and other protocols have no port that a policy could name.
-        if (protocol > PolicyProtocol.SCTP) port = 0;
+        // ICMP and other protocols have no port that a policy could name; an ICMP type only Calico's rules test.
+        if (protocol > PolicyProtocol.SCTP && !(protocol == PolicyProtocol.ICMP && _testsIcmp)) port = 0;
         int sourceKind = KindOf(in source, out sourceProfile);
         int destinationKind = KindOf(in destination, out destinationProfile);
         if (destinationProfile is not null && (sourceKind is KindNode or KindHostNetworkPod) && IsResidentNode(in source, destinationProfile.Pod))

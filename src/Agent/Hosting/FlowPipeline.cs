@@ -4,6 +4,7 @@ using Tripline.Capture.Flows;
 using Tripline.Capture.Parsing;
 using Tripline.Capture.Sources;
 using Tripline.Correlation.Cluster;
+using Tripline.Correlation.Policy;
 using Tripline.Export;
 
 namespace Tripline.Hosting;
@@ -448,7 +449,9 @@ internal sealed class FlowPipeline : IFlowEventSink, IReleasedFlowSink
     private void ExportOne(ref FlowEvent flowEvent, ClusterModel model, string? note)
     {
         ref readonly FlowEntry flow = ref flowEvent.Flow;
-        var judgement = model.Judge(flow.Source.ToKey(), flow.Destination.ToKey(), IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort : 0,
+        int port = IpProtocol.HasPorts(flow.Protocol) ? flow.DestinationPort
+            : flow.Protocol is IpProtocol.Icmp or IpProtocol.Icmpv6 ? PolicyEngine.IcmpPort(flow.IcmpType, flow.IcmpCode) : 0;
+        var judgement = model.Judge(flow.Source.ToKey(), flow.Destination.ToKey(), port,
             ClusterServerPortHint.ToPolicyProtocol(flow.Protocol), flow.FirstSeenNs);
         if (note is not null) judgement = judgement with { Verdict = judgement.Verdict with { Note = judgement.Verdict.Note is { } other ? other + "; " + note : note } };
         foreach (var exporter in _exporters) exporter.Export(in flowEvent, in judgement, _context);

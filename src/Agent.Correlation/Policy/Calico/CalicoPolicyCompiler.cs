@@ -217,11 +217,40 @@ internal static class CalicoPolicyCompiler
             }
             rules.Add(new TierRule(index, null, action, [.. peers], [])
             {
-                PortCondition = new CalicoPorts(protocol, notProtocol, destinationPorts, destinationNotPorts),
+                PortCondition = new CalicoPorts(protocol, notProtocol, destinationPorts, destinationNotPorts)
+                {
+                    Icmp = Icmp(rule, "icmp", at, protocol, problems),
+                    NotIcmp = Icmp(rule, "notICMP", at, protocol, problems),
+                },
             });
             index++;
         }
         return [.. rules];
+    }
+
+    /// <summary>A rule's <c>icmp</c> or <c>notICMP</c>: a type, and optionally a code, for protocol ICMP or ICMPv6 only.</summary>
+    private static IcmpTest? Icmp(JsonElement rule, string field, string at, ProtocolTest protocol, List<string> problems)
+    {
+        if (!rule.TryGetProperty(field, out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add($"{at}.{field}: must be an object with type and code");
+            return null;
+        }
+        int? type = null, code = null;
+        if (value.TryGetProperty("type", out var t) && t.ValueKind != JsonValueKind.Null)
+        {
+            if (t.TryGetInt32(out int number) && number is >= 0 and <= 254) type = number;
+            else problems.Add($"{at}.{field}.type: must be from 0 to 254 (was {t.GetRawText()})");
+        }
+        if (value.TryGetProperty("code", out var c) && c.ValueKind != JsonValueKind.Null)
+        {
+            if (c.TryGetInt32(out int number) && number is >= 0 and <= 255) code = number;
+            else problems.Add($"{at}.{field}.code: must be from 0 to 255 (was {c.GetRawText()})");
+            if (type is null) problems.Add($"{at}.{field}.code: needs a type");
+        }
+        if (protocol.Known != PolicyProtocol.ICMP) problems.Add($"{at}.{field}: needs protocol ICMP or ICMPv6");
+        return new IcmpTest(type, code);
     }
 
     private static CalicoEntity Entity(JsonElement entity, string at, string? ns, bool global, List<string> problems)
@@ -360,6 +389,14 @@ internal static class CalicoPolicyCompiler
     }
 }
 
+/// <summary>An ICMP type and, optionally, code; no type matches every ICMP message.</summary>
+internal sealed record IcmpTest(int? Type, int? Code)
+{
+    public bool Matches(int type, int code) => (Type is null || Type == type) && (Code is null || Code == code);
+
+    public override string ToString() => Type is null ? "any" : Code is null ? $"type {Type}" : $"type {Type} code {Code}";
+}
+
 /// <summary>A rule's protocol or notProtocol: the class the engine knows and, where written, the number.</summary>
 internal readonly record struct ProtocolTest(PolicyProtocol? Known, int? Number)
 {
@@ -376,8 +413,20 @@ internal sealed class CalicoPorts(ProtocolTest protocol, ProtocolTest notProtoco
 {
     public override bool HasNamedPorts { get; } = ports.Concat(notPorts).Any(p => p.Name is not null);
 
+    public IcmpTest? Icmp { get; init; }
+    public IcmpTest? NotIcmp { get; init; }
+
+    public override bool TestsIcmp => Icmp is not null || NotIcmp is not null;
+
     public override bool Matches(PodInfo? destinationPod, int port, PolicyProtocol protocol)
     {
+        if (TestsIcmp)
+        {
+            if (protocol != PolicyProtocol.ICMP) return false;
+            var (type, code) = PolicyEngine.IcmpTypeOf(port);
+            if (Icmp is { } icmp && !icmp.Matches(type, code)) return false;
+            if (NotIcmp is { } not && not.Matches(type, code)) return false;
+        }
         // Protocols the engine lumps into Other are judged only by class: a rule for protocol 253 matches any Other.
         if (protocol1.IsSet && protocol1.Known != protocol) return false;
         if (notProtocol.IsSet && notProtocol.Known == protocol && protocol != PolicyProtocol.Other) return false;

@@ -187,6 +187,9 @@ internal abstract class TierPortCondition
 
     /// <summary>Whether the answer depends on the destination pod's named ports.</summary>
     public abstract bool HasNamedPorts { get; }
+
+    /// <summary>Whether the answer depends on an ICMP message's type and code (<see cref="PolicyEngine.IcmpPort"/>).</summary>
+    public virtual bool TestsIcmp => false;
 }
 
 /// <summary>Whether a peer takes the other end of a flow.</summary>
