@@ -180,7 +180,7 @@ public sealed partial class PolicyEngine
     public Explanation Explain(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
     {
         var verdict = EvaluateUncached(in source, sourceIp, in destination, destinationIp, port, protocol);
-        if (protocol > PolicyProtocol.SCTP) port = 0;
+        if (protocol > PolicyProtocol.SCTP && !(protocol == PolicyProtocol.ICMP && _testsIcmp)) port = 0;
         var sourceSummary = Summarize(in source, sourceIp);
         var destinationSummary = Summarize(in destination, destinationIp);
         int sourceKind = KindOf(in source, out var sourceProfile);
@@ -200,7 +200,8 @@ public sealed partial class PolicyEngine
             var peer = PeerOf(sourceProfile, sourceIp, destinationProfile);
             ingress = ExplainSide(PolicyDirection.Ingress, destinationProfile, ingressVerdict, in peer, sourceSummary.Name, destinationPod, port, protocol, self || resident);
         }
-        var notes = verdict.Note is null ? [] : verdict.Note.Split("; ");
+        // Objects that judge nothing (host endpoints only, invalid) are said, so that their absence is not a mystery.
+        string[] notes = [.. verdict.Note is null ? [] : verdict.Note.Split("; "), .. PolicyNotes];
         return new Explanation(verdict, sourceSummary, destinationSummary, port, protocol, egress, ingress, notes);
     }
 
@@ -272,7 +273,8 @@ public sealed partial class PolicyEngine
             if (decision.Policy is { } decided)
             {
                 // Same order, both matching, different outcome: the API lets an implementation apply either.
-                if (policy.Order != decided.Order) break;
+                // Kinds that break ties themselves (Calico, by name) have no such ambiguity.
+                if (policy.Order != decided.Order || policy.SortName is not null) break;
                 var other = FirstMatch(policy, direction, in peer, destinationPod, port, protocol);
                 if (other is not null && other.Action != decision.Rule!.Action)
                 {
@@ -333,10 +335,13 @@ public sealed partial class PolicyEngine
         }
         string peers = string.Join("; ", reasons);
         bool portMatched = rule.MatchesPort(destinationPod, port, protocol);
-        string ports = rule.Ports.Length == 0
+        string ports = rule.PortCondition is { } condition
+            ? $"{PortText(port, protocol)} {(portMatched ? "matches" : "does not match")} {condition}"
+            : rule.Ports.Length == 0
             ? "no protocols: all traffic"
             : $"{PortText(port, protocol)} {(portMatched ? "is" : "is not")} in [{string.Join(", ", rule.Ports.Select(p => p.ToString()))}]";
-        return new RuleExplanation($"{rule.Describe(direction)} {rule.Action}", peerMatched && portMatched, peerMatched, peers, portMatched, ports);
+        string action = rule.Action == RuleAction.Log ? "Log (logged, decides nothing: the walk goes on)" : rule.Action.ToString();
+        return new RuleExplanation($"{rule.Describe(direction)} {action}", peerMatched && portMatched, peerMatched, peers, portMatched, ports);
     }
 
     private SideExplanation ExplainNetworkPolicies(PolicyDirection direction, PodProfile subject, SideVerdict verdict, in PeerView peer, string peerName, PodInfo? destinationPod, int port, PolicyProtocol protocol)

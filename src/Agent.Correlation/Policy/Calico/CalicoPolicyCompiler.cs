@@ -451,7 +451,19 @@ internal sealed class CalicoPorts(ProtocolTest protocol, ProtocolTest notProtoco
         return false;
     }
 
-    public override string ToString() => $"protocol {protocol1.Number?.ToString(CultureInfo.InvariantCulture) ?? "any"}, ports [{string.Join(",", ports.Select(p => p.Name ?? $"{p.Start}:{p.End}"))}]";
+    public override string ToString()
+    {
+        var parts = new List<string> { protocol1.IsSet ? $"protocol {Name(protocol1)}" : "any protocol" };
+        if (notProtocol.IsSet) parts.Add($"notProtocol {Name(notProtocol)}");
+        if (ports.Length > 0) parts.Add($"ports [{string.Join(", ", ports.Select(Text))}]");
+        if (notPorts.Length > 0) parts.Add($"notPorts [{string.Join(", ", notPorts.Select(Text))}]");
+        if (Icmp is not null) parts.Add($"icmp {Icmp}");
+        if (NotIcmp is not null) parts.Add($"notICMP {NotIcmp}");
+        return string.Join(", ", parts);
+
+        static string Name(ProtocolTest test) => test.Number switch { 6 => "TCP", 17 => "UDP", 132 => "SCTP", 1 => "ICMP", 58 => "ICMPv6", var n => n?.ToString(CultureInfo.InvariantCulture) ?? "any" };
+        static string Text(CalicoPort p) => p.Name ?? (p.Start == p.End ? p.Start.ToString(CultureInfo.InvariantCulture) : $"{p.Start}:{p.End}");
+    }
 }
 
 /// <summary>
