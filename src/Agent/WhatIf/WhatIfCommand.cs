@@ -25,7 +25,7 @@ internal static class WhatIfCommand
         var manifests = EnvironmentDefaults.List("--manifests", "the cluster as it is, from manifest files or directories");
         var kubeconfig = EnvironmentDefaults.String("--kubeconfig", "the cluster as it is, from the API server (in-cluster when neither this nor --manifests is given)");
         var apply = EnvironmentDefaults.List("--apply", "documents applied as kubectl apply -f would (policies, namespaces, pods)");
-        var delete = EnvironmentDefaults.List("--delete", "policies removed: KIND/NAMESPACE/NAME (NetworkPolicy/shop/db), or KIND/NAME for a cluster-scoped kind (ClusterNetworkPolicy/deny-metadata)");
+        var delete = EnvironmentDefaults.List("--delete", "policies removed: KIND/NAMESPACE/NAME (NetworkPolicy/shop/db), or KIND/NAME for a cluster-scoped kind (ClusterNetworkPolicy/deny-metadata); Calico's as records name them (NetworkPolicy(calico)/shop/db, GlobalNetworkPolicy/name)");
         var node = EnvironmentDefaults.Node();
         var output = EnvironmentDefaults.String("--output", "table or json (one line per changed flow)", "table");
         var failOnBreak = EnvironmentDefaults.Flag("--fail-on-break", "exit 3 when any flow would be newly denied (a CI gate)");

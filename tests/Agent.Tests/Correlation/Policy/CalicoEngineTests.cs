@@ -214,6 +214,34 @@ public sealed class CalicoEngineTests
     }
 
     [Fact]
+    public void Apply_CalicoKinds_AreAppliedAndDeletedByTheNamesRecordsUse()
+    {
+        var cluster = Cluster(Gnp + """
+            metadata: {name: deny-tools}
+            spec: {selector: all(), ingress: [{action: Deny, source: {namespaceSelector: env == 'ops'}}]}
+            """);
+        var loaded = ManifestLoader.LoadFromText(Cnp + """
+            metadata: {name: web-only, namespace: prod}
+            spec: {selector: app == 'db', ingress: [{action: Allow, source: {selector: app == 'web'}}]}
+            """).Snapshot;
+        var applied = new ClusterSnapshot(1, [], [], [], [], [], [], null, loaded.CalicoObjects);
+        Assert.True(ObjectRef.TryParse("GlobalNetworkPolicy/deny-tools", out var gnp, out _));
+        Assert.True(ObjectRef.TryParse("gnp/deny-tools", out var alias, out _));
+        Assert.Equal(gnp, alias);
+        Assert.False(ObjectRef.TryParse("NetworkPolicy(calico)/deny-tools", out _, out string problem));
+        Assert.Contains("KIND/NAMESPACE/NAME", problem);
+        var problems = new List<string>();
+        var after = PolicyEngine.Compile(ClusterChange.Apply(cluster, applied, [gnp], problems));
+        Assert.Empty(problems);
+        Assert.False(PolicyEngine.Compile(cluster).Evaluate(Tool, Db, 5432).Allowed);
+        Assert.True(after.Evaluate(Web, Db, 5432).Allowed);
+        Assert.Equal(["NetworkPolicy(calico)/prod/web-only"], after.Evaluate(Tool, Db, 5432).Ingress!.Policies);
+        Assert.True(ObjectRef.TryParse("NetworkPolicy(calico)/prod/missing", out var missing, out _));
+        ClusterChange.Apply(cluster, applied, [missing], problems);
+        Assert.Equal(["--delete NetworkPolicy(calico)/prod/missing: no such policy in the cluster"], problems);
+    }
+
+    [Fact]
     public void Compile_ACalicoChange_DropsTheVerdictsItCouldChange()
     {
         const string allow = "ingress: [{action: Allow, source: {namespaceSelector: env == 'ops'}}]";
