@@ -90,6 +90,43 @@ internal sealed class TestPcap : IDisposable
         return frame;
     }
 
+    /// <summary>
+    /// An Ethernet + IPv4 + ICMP frame: type, code, and the rest of the header (for an echo request or reply its
+    /// identifier and sequence number; zero otherwise, so an error quotes nothing). The checksum is left zero.
+    /// </summary>
+    public static byte[] Icmp(uint source, uint destination, byte type, byte code, ushort identifier = 0, ushort sequence = 0)
+    {
+        var frame = new byte[14 + 20 + 8];
+        Ipv4(frame, source, destination, 1, 8);
+        IcmpHeader(frame.AsSpan(34), type, code, identifier, sequence);
+        return frame;
+    }
+
+    /// <summary>An Ethernet + IPv6 + ICMPv6 frame, as <see cref="Icmp"/>.</summary>
+    public static byte[] Icmpv6(System.Net.IPAddress source, System.Net.IPAddress destination, byte type, byte code, ushort identifier = 0, ushort sequence = 0)
+    {
+        var frame = new byte[14 + 40 + 8];
+        frame.AsSpan(0, 12).Fill(0x02);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x86DD);
+        var ip = frame.AsSpan(14);
+        ip[0] = 0x60;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[4..], 8);
+        ip[6] = 58;
+        ip[7] = 64;
+        source.GetAddressBytes().CopyTo(ip[8..]);
+        destination.GetAddressBytes().CopyTo(ip[24..]);
+        IcmpHeader(frame.AsSpan(54), type, code, identifier, sequence);
+        return frame;
+    }
+
+    private static void IcmpHeader(Span<byte> icmp, byte type, byte code, ushort identifier, ushort sequence)
+    {
+        icmp[0] = type;
+        icmp[1] = code;
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[4..], identifier);
+        BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], sequence);
+    }
+
     private static void Ipv4(byte[] frame, uint source, uint destination, byte protocol, int payload)
     {
         frame.AsSpan(0, 12).Fill(0x02);

@@ -80,12 +80,19 @@ internal static class CalicoPolicyCompiler
         };
     }
 
+    /// <summary>The most distinct tests of the policy's own endpoint one policy may make before its rules making them fail closed (2^n copies).</summary>
+    private const int MaxEndpointTests = 6;
+
     /// <summary>
-    /// A NetworkPolicy or GlobalNetworkPolicy as a tier policy, in the tier its <c>spec.tier</c> names (looked up in
-    /// <paramref name="tiers"/>; a tier no object defines sorts last and denies, as Felix treats it). Null, with
-    /// <paramref name="excluded"/> saying why, for a policy that does not apply to pods.
+    /// A NetworkPolicy or GlobalNetworkPolicy as tier policies, in the tier its <c>spec.tier</c> names (looked up in
+    /// <paramref name="tiers"/>, then among the built-in tiers; a tier nothing defines sorts last and denies, as Felix
+    /// treats it). Empty, with <paramref name="excluded"/> saying why, for a policy that does not apply to pods.
+    /// One policy, unless rules test the policy's own endpoint (the destination of an ingress rule, the source of an
+    /// egress one) by labels: then one copy per answer to those tests, each for the endpoints that answer so and with
+    /// the rules those endpoints see, all of the same name, order and tier. The engine then needs no view of its own
+    /// endpoint in a rule (a flow's key judges the peer), and the copies' subjects never overlap.
     /// </summary>
-    public static TierPolicy? Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded)
+    public static TierPolicy[] Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded)
     {
         excluded = null;
         bool global = policy.Kind == CalicoObject.GlobalNetworkPolicy;
@@ -94,9 +101,15 @@ internal static class CalicoPolicyCompiler
         bool hasSpec = spec.ValueKind == JsonValueKind.Object;
 
         string tierName = (hasSpec ? Text(spec, "tier") : null) is { Length: > 0 } t ? t : "default";
+        // The built-in tiers exist without a Tier object (semantics.md section 2).
         var tier = tiers.TryGetValue(tierName, out var known) ? known
-            : tierName == "default" ? PolicyTier.Default
-            : new PolicyTier(tierName, tierName, double.PositiveInfinity, RuleAction.Deny);
+            : tierName switch
+            {
+                "default" => PolicyTier.Default,
+                "kube-admin" or "adminnetworkpolicy" => PolicyTier.Admin,
+                "kube-baseline" or "baselineadminnetworkpolicy" => PolicyTier.Baseline,
+                _ => new PolicyTier(tierName, tierName, double.PositiveInfinity, RuleAction.Deny),
+            };
 
         double order = double.PositiveInfinity;
         if (hasSpec && spec.TryGetProperty("order", out var o) && o.ValueKind != JsonValueKind.Null && !TryNumber(o, out order))
@@ -119,8 +132,9 @@ internal static class CalicoPolicyCompiler
         var namespaceSelector = global ? ParseSelector(spec, "namespaceSelector", problems, allowGlobal: false) : null;
         var serviceAccountSelector = ParseSelector(spec, "serviceAccountSelector", problems, allowGlobal: false);
 
-        var ingress = Rules(spec, "ingress", ns, global, problems);
-        var egress = Rules(spec, "egress", ns, global, problems);
+        var locals = new Dictionary<TierRule, CalicoEntity>();
+        var ingress = Rules(spec, "ingress", ns, global, problems, locals);
+        var egress = Rules(spec, "egress", ns, global, problems, locals);
 
         // types: written, or inferred as the v3 API server does; a v1 CRD with none reaches Felix as both (semantics.md 1a, 2).
         bool declaresIngress, declaresEgress;
@@ -146,29 +160,52 @@ internal static class CalicoPolicyCompiler
             declaresEgress = egress.Length > 0;
             declaresIngress = ingress.Length > 0 || egress.Length == 0;
         }
-        if (ingress.Length > 0 && !declaresIngress) problems.Add("spec.ingress: rules given but types does not include Ingress");
-        if (egress.Length > 0 && !declaresEgress) problems.Add("spec.egress: rules given but types does not include Egress");
+        // Rules for a direction types leaves out are valid, and unused (Felix's policy sorter; no validator refuses them).
         if (preDnat && (egress.Length > 0 || declaresEgress)) problems.Add("spec: a preDNAT policy cannot have egress rules or the Egress type");
 
         if (doNotTrack || preDnat)
         {
             excluded = $"{policy.Key} is a {(doNotTrack ? "doNotTrack" : "preDNAT")} policy: Calico applies it to host endpoints only, never to pod traffic";
-            return null;
+            return [];
         }
 
-        var subject = new CalicoSubject(ns, selector, namespaceSelector, serviceAccountSelector);
         string orderText = double.IsPositiveInfinity(order) ? "no order" : $"order {order.ToString(CultureInfo.InvariantCulture)}";
         // Ingress rules apply only when ingress is declared (and egress likewise): Calico ignores the others.
-        return new TierPolicy(policy.Key, tier, order, orderText, subject, declaresIngress ? ingress : [], declaresEgress ? egress : [])
+        if (!declaresIngress) ingress = [];
+        if (!declaresEgress) egress = [];
+
+        // The distinct tests of the policy's own endpoint its rules make (the same text tests the same thing).
+        var tests = ingress.Concat(egress).Where(locals.ContainsKey).Select(r => locals[r])
+            .GroupBy(t => t.ToString(), StringComparer.Ordinal).Select(g => g.First()).ToList();
+        if (tests.Count > MaxEndpointTests)
         {
-            DeclaresIngress = declaresIngress,
-            DeclaresEgress = declaresEgress,
-            // Equal orders: by name, then namespace, then kind, as Calico 3.32 breaks ties (semantics.md section 3).
-            SortName = $"{policy.Metadata?.Name}/{ns}/{policy.Kind}",
-        };
+            // Too many to copy for: those rules fail closed, as a peer this reader cannot judge.
+            ingress = [.. ingress.Select(r => locals.ContainsKey(r) ? FailClosed(r, "a test of the policy's own endpoint") : r)];
+            egress = [.. egress.Select(r => locals.ContainsKey(r) ? FailClosed(r, "a test of the policy's own endpoint") : r)];
+            tests = [];
+        }
+        var copies = new TierPolicy[1 << tests.Count];
+        for (int answers = 0; answers < copies.Length; answers++)
+        {
+            var conditions = tests.Select((test, i) => (test, (answers & (1 << i)) != 0)).ToArray();
+            bool Sees(TierRule rule) => !locals.TryGetValue(rule, out var test) || conditions.Single(c => c.test.ToString() == test.ToString()).Item2;
+            var subject = new CalicoSubject(ns, selector, namespaceSelector, serviceAccountSelector) { EndpointTests = conditions };
+            copies[answers] = new TierPolicy(policy.Key, tier, order, orderText, subject, [.. ingress.Where(Sees)], [.. egress.Where(Sees)])
+            {
+                DeclaresIngress = declaresIngress,
+                DeclaresEgress = declaresEgress,
+                // Equal orders: by name, then namespace, then kind, as Calico 3.32 breaks ties (semantics.md section 3).
+                SortName = $"{policy.Metadata?.Name}/{ns}/{policy.Kind}",
+            };
+        }
+        return copies;
     }
 
-    private static TierRule[] Rules(JsonElement spec, string field, string? ns, bool global, List<string> problems)
+    private static TierRule FailClosed(TierRule rule, string why) =>
+        new(rule.Index, rule.Name, rule.Action, [TierPeer.ForUnrecognised(0, why)], rule.Ports) { PortCondition = rule.PortCondition };
+
+    /// <param name="locals">Receives each rule that tests the policy's own endpoint by labels, with that test.</param>
+    private static TierRule[] Rules(JsonElement spec, string field, string? ns, bool global, List<string> problems, Dictionary<TierRule, CalicoEntity> locals)
     {
         if (spec.ValueKind != JsonValueKind.Object || !spec.TryGetProperty(field, out var list) || list.ValueKind == JsonValueKind.Null) return [];
         if (list.ValueKind != JsonValueKind.Array)
@@ -210,19 +247,22 @@ internal static class CalicoPolicyCompiler
             var destinationNotPorts = Ports(destination, "notPorts", $"{at}.destination", protocol, problems);
             bool sourcePorts = source.ValueKind == JsonValueKind.Object && (source.TryGetProperty("ports", out _) || source.TryGetProperty("notPorts", out _));
             var peers = new List<TierPeer> { TierPeer.ForCondition(0, peer, peer.AllNetworks) };
-            if (sourcePorts || local.Constrains)
+            if (sourcePorts || local.TestsAddress)
             {
                 // A flow's key keeps neither the source port nor a test of the subject's own address; fail closed.
-                peers = [TierPeer.ForUnrecognised(0, sourcePorts ? "source ports" : "a test of the policy's own endpoint")];
+                peers = [TierPeer.ForUnrecognised(0, sourcePorts ? "source ports" : "a test of the policy's own endpoint's address")];
             }
-            rules.Add(new TierRule(index, null, action, [.. peers], [])
+            var compiled = new TierRule(index, null, action, [.. peers], [])
             {
                 PortCondition = new CalicoPorts(protocol, notProtocol, destinationPorts, destinationNotPorts)
                 {
                     Icmp = Icmp(rule, "icmp", at, protocol, problems),
                     NotIcmp = Icmp(rule, "notICMP", at, protocol, problems),
                 },
-            });
+            };
+            // Labels of the policy's own endpoint: the policy is copied per answer (Compile).
+            if (!sourcePorts && !local.TestsAddress && local.Constrains) locals[compiled] = local;
+            rules.Add(compiled);
             index++;
         }
         return [.. rules];
@@ -542,16 +582,25 @@ internal static class CalicoLabels
 internal sealed class CalicoSubject(string? ns, CalicoSelector selector, CalicoSelector? namespaceSelector, CalicoSelector? serviceAccountSelector)
     : TierSubject(CompiledSelector.Everything, null)
 {
+    /// <summary>For a copy of a policy whose rules test its own endpoint: the answers its endpoints give to those tests.</summary>
+    public (CalicoEntity Test, bool Answer)[] EndpointTests { get; init; } = [];
+
     public override bool Selects(LabelSet namespaceLabels, LabelSet podLabels, LabelSet identity)
     {
         if (ns is not null && !string.Equals(ns, CalicoLabels.NamespaceOf(identity), StringComparison.Ordinal)) return false;
         if (namespaceSelector is not null && !namespaceSelector.Matches(CalicoLabels.Strip(identity, "pcns."))) return false;
         if (serviceAccountSelector is not null && !CalicoLabels.AccountMatches(serviceAccountSelector, identity)) return false;
-        return selector.Matches(identity);
+        if (!selector.Matches(identity)) return false;
+        foreach (var (test, answer) in EndpointTests)
+        {
+            if (test.SelectsEndpoint(identity) != answer) return false;
+        }
+        return true;
     }
 
     public override string ToString() =>
-        $"endpoints {selector}{(ns is null ? "" : $" in namespace {ns}")}{(namespaceSelector is null ? "" : $" in namespaces {namespaceSelector}")}{(serviceAccountSelector is null ? "" : $" with service accounts {serviceAccountSelector}")}";
+        $"endpoints {selector}{(ns is null ? "" : $" in namespace {ns}")}{(namespaceSelector is null ? "" : $" in namespaces {namespaceSelector}")}{(serviceAccountSelector is null ? "" : $" with service accounts {serviceAccountSelector}")}"
+        + string.Concat(EndpointTests.Select(t => $"{(t.Answer ? " matching" : " not matching")} ({t.Test})"));
 }
 
 /// <summary>
@@ -570,8 +619,19 @@ internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? sele
 
     public IpRange[] AllNetworks { get; } = [.. nets, .. notNets];
 
-    /// <summary>Whether the entity tests anything (the subject's own side may only be left empty here).</summary>
+    /// <summary>Whether the entity tests anything.</summary>
     public bool Constrains => selector is not null || notSelector is not null || namespaceSelector is not null || serviceAccounts is not null || nets.Length > 0 || notNets.Length > 0;
+
+    /// <summary>Whether it tests addresses (nets, notNets), which the policy's own endpoint is not judged by.</summary>
+    public bool TestsAddress => nets.Length > 0 || notNets.Length > 0;
+
+    /// <summary>
+    /// The entity as a test of the policy's own endpoint, by its labels (the destination of an ingress rule, the source
+    /// of an egress one). Calico tests that endpoint's address against IP sets; a network set holding a pod's address
+    /// is not looked at here.
+    /// </summary>
+    public bool SelectsEndpoint(LabelSet identity) =>
+        (!Positive || Selects(identity)) && (notSelector is null || !notSelector.Matches(identity));
 
     private bool Positive => selector is not null || serviceAccounts is not null || _scoped;
 

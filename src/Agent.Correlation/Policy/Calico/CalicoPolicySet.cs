@@ -47,11 +47,11 @@ internal sealed class CalicoPolicySet
             switch (item.Kind)
             {
                 case CalicoObject.NetworkPolicy or CalicoObject.GlobalNetworkPolicy:
-                    var policy = CalicoPolicyCompiler.Compile(item, tiers, problems, out string? excluded);
+                    var compiled = CalicoPolicyCompiler.Compile(item, tiers, problems, out string? excluded);
                     // An invalid policy is not guessed at: a selector read wrongly would select the wrong pods.
                     if (problems.Count > 0) Note(notes, item, problems);
                     else if (excluded is not null) notes.Add(excluded);
-                    else if (policy is not null) policies.Add(policy);
+                    else policies.AddRange(compiled);
                     break;
                 case CalicoObject.NetworkSet or CalicoObject.GlobalNetworkSet:
                     var nets = item.Spec.ValueKind == JsonValueKind.Object ? CalicoPolicyCompiler.Nets(item.Spec, "nets", "spec", problems) : [];

@@ -16,6 +16,7 @@ public sealed class AdminTierSuite
     private static readonly Lazy<AdminTierSuite> Cnp = new(() => Load("cnp-conformance.yaml"));
     private static readonly Lazy<AdminTierSuite> Anp = new(() => Load("anp-conformance.yaml"));
     private static readonly Lazy<AdminTierSuite> Interplay = new(() => Load("interplay-cases.yaml"));
+    private static readonly Lazy<AdminTierSuite> CalicoCases = new(() => Load("calico", "calico-cases.yaml"));
 
     /// <summary>network-policy-api's v1alpha2 ClusterNetworkPolicy suite (main).</summary>
     public static AdminTierSuite ClusterNetworkPolicy => Cnp.Value;
@@ -26,11 +27,17 @@ public sealed class AdminTierSuite
     /// <summary>This project's cases for the interplay of the Admin, NetworkPolicy and Baseline tiers.</summary>
     public static AdminTierSuite TierInterplay => Interplay.Value;
 
+    /// <summary>Calico's policy semantics (Fixtures/calico): cases from Calico's documentation and Felix's tests.</summary>
+    public static AdminTierSuite Calico => CalicoCases.Value;
+
     public AdminTierCase Case(string name) => Cases.Single(c => c.Name == name);
 
-    public static AdminTierSuite Load(string fileName)
+    public static AdminTierSuite Load(string fileName) => Load("admin", fileName);
+
+    /// <param name="folder">The folder of Fixtures the file is in.</param>
+    public static AdminTierSuite Load(string folder, string fileName)
     {
-        string path = Path.Combine(AppContext.BaseDirectory, "Correlation", "Policy", "Fixtures", "admin", fileName);
+        string path = Path.Combine(AppContext.BaseDirectory, "Correlation", "Policy", "Fixtures", folder, fileName);
         // Unknown keys fail the load: a field the harness does not know would otherwise be silently dropped.
         var deserializer = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build();
         return deserializer.Deserialize<AdminTierSuite>(File.ReadAllText(path));
@@ -50,6 +57,16 @@ public sealed class AdminTopology
     public List<TopologyNode> Nodes { get; set; } = [];
     public List<TopologyNamespace> Namespaces { get; set; } = [];
     public List<TopologyPod> Pods { get; set; } = [];
+
+    /// <summary>Written as ServiceAccount objects: Calico selects pods by their service account's labels.</summary>
+    public List<TopologyServiceAccount> ServiceAccounts { get; set; } = [];
+}
+
+public sealed class TopologyServiceAccount
+{
+    public string Namespace { get; set; } = "";
+    public string Name { get; set; } = "";
+    public Dictionary<string, string> Labels { get; set; } = [];
 }
 
 public sealed class TopologyNode
@@ -75,6 +92,9 @@ public sealed class TopologyPod
     public string Ip { get; set; } = "";
     public string Node { get; set; } = "";
     public bool HostNetwork { get; set; }
+
+    /// <summary>The pod's spec.serviceAccountName; none written when empty.</summary>
+    public string ServiceAccount { get; set; } = "";
 
     /// <summary>Only the ports declared in the pod spec: named ports resolve against these.</summary>
     public List<TopologyPort> Ports { get; set; } = [];
@@ -118,11 +138,26 @@ public sealed class AdminProbe
 {
     public string From { get; set; } = "";
     public string To { get; set; } = "";
+    /// <summary>The destination port; none (0) for ICMP and ICMPv6.</summary>
     public int Port { get; set; }
     public string Protocol { get; set; } = "TCP";
+
+    /// <summary>For ICMP and ICMPv6: the type and code of the first message (an echo request is 8/0, or 128/0).</summary>
+    public int? IcmpType { get; set; }
+    public int? IcmpCode { get; set; }
 
     /// <summary><c>allow</c>, or <c>deny</c> where upstream expects the connection attempt to time out.</summary>
     public string Expect { get; set; } = "";
 
-    public override string ToString() => $"{From} -> {To} {Port}/{Protocol}";
+    /// <summary>
+    /// The verdict with the case's staged policies put in force, where the case has any: the record's
+    /// <c>staged.verdict</c>, written only when it differs from <see cref="Expect"/>.
+    /// </summary>
+    public string? Staged { get; set; }
+
+    public bool IsIcmp => Protocol is "ICMP" or "ICMPv6";
+
+    public override string ToString() => IsIcmp
+        ? $"{From} -> {To} {Protocol} {IcmpType}/{IcmpCode}"
+        : $"{From} -> {To} {Port}/{Protocol}";
 }

@@ -255,7 +255,7 @@ public sealed class AdminTierConformanceTests
             node.Children.TryGetValue(new YamlScalarNode(key), out var value) && value is YamlScalarNode { Value: { } text } ? text : "";
     }
 
-    private static async Task<(int Exit, string Output)> RunExecutableAsync(string[] arguments)
+    internal static async Task<(int Exit, string Output)> RunExecutableAsync(string[] arguments)
     {
         string tripline = Path.Combine(AppContext.BaseDirectory, "tripline.dll");
         if (!File.Exists(tripline)) throw new FileNotFoundException("the agent is not beside the tests", tripline);

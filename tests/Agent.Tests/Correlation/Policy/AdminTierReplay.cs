@@ -64,9 +64,20 @@ internal sealed class AdminTierReplay : IDisposable
         {
             if (line.Length == 0) continue;
             var record = JsonDocument.Parse(line).RootElement.Clone();
-            if (!record.TryGetProperty("src", out var src) || !record.TryGetProperty("dst", out var dst) || !src.TryGetProperty("port", out _)) continue;
-            string key = FlowKey(record.GetProperty("protocol").GetString()!, src.GetProperty("ip").GetString()!, src.GetProperty("port").GetInt32(),
-                dst.GetProperty("ip").GetString()!, dst.GetProperty("port").GetInt32());
+            if (!record.TryGetProperty("src", out var src) || !record.TryGetProperty("dst", out var dst) || !record.TryGetProperty("protocol", out var protocol)) continue;
+            string key;
+            if (src.TryGetProperty("port", out var sourcePort))
+            {
+                key = FlowKey(protocol.GetString()!, src.GetProperty("ip").GetString()!, sourcePort.GetInt32(), dst.GetProperty("ip").GetString()!, dst.GetProperty("port").GetInt32());
+            }
+            else if (record.TryGetProperty("icmp", out var icmp))
+            {
+                key = IcmpKey(protocol.GetString()!, src.GetProperty("ip").GetString()!, dst.GetProperty("ip").GetString()!, icmp.GetProperty("type").GetInt32(), icmp.GetProperty("code").GetInt32());
+            }
+            else
+            {
+                continue;
+            }
             if (!byFlow.TryGetValue(key, out var records)) byFlow[key] = records = [];
             records.Add(record);
         }
@@ -74,7 +85,9 @@ internal sealed class AdminTierReplay : IDisposable
         for (int i = 0; i < _case.Probes.Count; i++)
         {
             var probe = _case.Probes[i];
-            string key = FlowKey(probe.Protocol, SourceOf(probe).ToString(), FirstSourcePort + i, _suite.AddressOf(probe.To).ToString(), probe.Port);
+            string key = probe.IsIcmp
+                ? IcmpKey(probe.Protocol, SourceOf(probe).ToString(), _suite.AddressOf(probe.To).ToString(), probe.IcmpType ?? -1, probe.IcmpCode ?? -1)
+                : FlowKey(probe.Protocol, SourceOf(probe).ToString(), FirstSourcePort + i, _suite.AddressOf(probe.To).ToString(), probe.Port);
             outcomes.Add(new ProbeOutcome(i, probe, byFlow.TryGetValue(key, out var records) ? records : []));
         }
         return outcomes;
@@ -83,19 +96,27 @@ internal sealed class AdminTierReplay : IDisposable
     private static string FlowKey(string protocol, string sourceIp, int sourcePort, string destinationIp, int destinationPort) =>
         string.Create(CultureInfo.InvariantCulture, $"{protocol} {sourceIp}:{sourcePort} -> {destinationIp}:{destinationPort}");
 
+    /// <summary>ICMP records carry no ports: a probe's flow is found by its addresses and its first message's type and code.</summary>
+    private static string IcmpKey(string protocol, string sourceIp, string destinationIp, int type, int code) =>
+        string.Create(CultureInfo.InvariantCulture, $"{protocol} {sourceIp} -> {destinationIp} {type}/{code}");
+
     /// <summary>A probe leaves from its pod's IP, which for a host-network pod is its node's.</summary>
     private IPAddress SourceOf(AdminProbe probe) => _suite.AddressOf(probe.From);
 
     private void WriteCapture()
     {
         using var pcap = new TestPcap(File.Create(Capture));
-        for (int i = 0; i < _case.Probes.Count; i++)
+        // ICMP messages other than echoes have no identifier: two between the same addresses would be one flow, so
+        // the later one waits until the earlier flow has ended (the ICMP idle timeout, 30 s, and a sweep).
+        var portless = new HashSet<string>(StringComparer.Ordinal);
+        long t = StartMicros;
+        for (int i = 0; i < _case.Probes.Count; i++, t += 10_000L)
         {
             var probe = _case.Probes[i];
-            uint client = Ip(SourceOf(probe)), server = Ip(_suite.AddressOf(probe.To));
+            IPAddress from = SourceOf(probe), to = _suite.AddressOf(probe.To);
+            uint client = Ip(from), server = Ip(to);
             // A source port of its own per probe: two probes between the same pair and port stay two flows.
             ushort clientPort = (ushort)(FirstSourcePort + i), serverPort = (ushort)probe.Port;
-            long t = StartMicros + i * 10_000L;
             // The same packets whatever the expectation: the capture says what was tried, never what should happen.
             switch (probe.Protocol)
             {
@@ -112,10 +133,36 @@ internal sealed class AdminTierReplay : IDisposable
                     pcap.Write(t, TestPcap.Sctp(client, clientPort, server, serverPort, chunkType: 1, verificationTag: 0, initiateTag: tag));
                     pcap.Write(t + 100, TestPcap.Sctp(server, serverPort, client, clientPort, chunkType: 2, verificationTag: tag, initiateTag: tag + 0x100));
                     break;
+                case "ICMP" or "ICMPv6":
+                    bool v6 = probe.Protocol == "ICMPv6";
+                    if (probe.IcmpType is not (>= 0 and <= 255) || probe.IcmpCode is not (>= 0 and <= 255)) throw new InvalidDataException($"probe {i} ({probe}): icmpType and icmpCode 0-255 are required");
+                    if (v6 != (from.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)) throw new InvalidDataException($"probe {i} ({probe}): {probe.Protocol} between {from} and {to}");
+                    byte type = (byte)probe.IcmpType, code = (byte)probe.IcmpCode;
+                    byte request = v6 ? (byte)128 : (byte)8, reply = v6 ? (byte)129 : (byte)0;
+                    if (type == request)
+                    {
+                        // An echo request and its reply, as a ping: the identifier tells the probes' pings apart.
+                        pcap.Write(t, Icmp(v6, from, to, type, code, clientPort));
+                        pcap.Write(t + 100, Icmp(v6, to, from, reply, 0, clientPort));
+                    }
+                    else
+                    {
+                        if (type != reply)
+                        {
+                            // Either direction is the same flow.
+                            string pair = string.Join(' ', probe.Protocol, new[] { from.ToString(), to.ToString() }.Order(StringComparer.Ordinal));
+                            if (!portless.Add(pair)) t += 40_000_000L;
+                        }
+                        pcap.Write(t, Icmp(v6, from, to, type, code, type == reply ? clientPort : (ushort)0));
+                    }
+                    break;
                 default:
                     throw new InvalidDataException($"probe {i} ({probe}): unknown protocol {probe.Protocol}");
             }
         }
+
+        static byte[] Icmp(bool v6, IPAddress from, IPAddress to, byte type, byte code, ushort identifier) =>
+            v6 ? TestPcap.Icmpv6(from, to, type, code, identifier, sequence: 1) : TestPcap.Icmp(Ip(from), Ip(to), type, code, identifier, sequence: 1);
     }
 
     private static uint Ip(IPAddress address) => TestPcap.Ip(address.ToString());
@@ -132,6 +179,15 @@ internal sealed class AdminTierReplay : IDisposable
                 ["apiVersion"] = "v1",
                 ["kind"] = "Namespace",
                 ["metadata"] = new JsonObject { ["name"] = ns.Name, ["labels"] = Labels(relabelled.GetValueOrDefault(ns.Name) ?? ns.Labels) },
+            });
+        }
+        foreach (var account in _suite.Topology.ServiceAccounts)
+        {
+            items.Add(new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "ServiceAccount",
+                ["metadata"] = new JsonObject { ["name"] = account.Name, ["namespace"] = account.Namespace, ["labels"] = Labels(account.Labels) },
             });
         }
         foreach (var node in _suite.Topology.Nodes)
@@ -158,6 +214,15 @@ internal sealed class AdminTierReplay : IDisposable
                 ports.Add(new JsonObject { ["name"] = port.Name, ["containerPort"] = port.Port, ["protocol"] = port.Protocol });
             }
             string nodeIp = _suite.Topology.Nodes.Single(n => n.Name == pod.Node).Ip;
+            // A StatefulSet's pod is <set>-<ordinal>; a pod named otherwise is its own set's only pod.
+            string owner = pod.Name.Contains('-', StringComparison.Ordinal) ? pod.Name[..pod.Name.LastIndexOf('-')] : pod.Name;
+            var spec = new JsonObject
+            {
+                ["nodeName"] = pod.Node,
+                ["hostNetwork"] = pod.HostNetwork,
+                ["containers"] = new JsonArray(new JsonObject { ["name"] = "agnhost", ["image"] = "registry.k8s.io/e2e-test-images/agnhost:2.47", ["ports"] = ports }),
+            };
+            if (pod.ServiceAccount.Length > 0) spec["serviceAccountName"] = pod.ServiceAccount;
             items.Add(new JsonObject
             {
                 ["apiVersion"] = "v1",
@@ -172,17 +237,12 @@ internal sealed class AdminTierReplay : IDisposable
                     {
                         ["apiVersion"] = "apps/v1",
                         ["kind"] = "StatefulSet",
-                        ["name"] = pod.Name[..pod.Name.LastIndexOf('-')],
-                        ["uid"] = $"uid-{pod.Namespace}-{pod.Name[..pod.Name.LastIndexOf('-')]}",
+                        ["name"] = owner,
+                        ["uid"] = $"uid-{pod.Namespace}-{owner}",
                         ["controller"] = true,
                     }),
                 },
-                ["spec"] = new JsonObject
-                {
-                    ["nodeName"] = pod.Node,
-                    ["hostNetwork"] = pod.HostNetwork,
-                    ["containers"] = new JsonArray(new JsonObject { ["name"] = "agnhost", ["image"] = "registry.k8s.io/e2e-test-images/agnhost:2.47", ["ports"] = ports }),
-                },
+                ["spec"] = spec,
                 ["status"] = new JsonObject
                 {
                     ["phase"] = "Running",
