@@ -85,4 +85,41 @@ public sealed class CalicoManifestTests
         Assert.Equal(("shop", "api", "api"), (account.Namespace, account.Name, account.Labels.Labels["role"]));
         Assert.Equal(["api", "default"], result.Snapshot.Pods.OrderBy(p => p.Name).Select(p => p.ServiceAccount));
     }
+
+    [Fact]
+    public void Load_BadCalicoPolicy_NamesTheFileTheObjectTheFieldAndTheColumn_AndTheRestLoads()
+    {
+        var result = ManifestLoader.LoadFromText("""
+            apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: { name: broken }
+            spec:
+              selector: app == 'web' && role in {'a' 'b'}
+              ingress: [ { action: Allow } ]
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: StagedNetworkPolicy
+            metadata: { name: staged-broken, namespace: shop }
+            spec: { stagedAction: Replace }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: NetworkPolicy
+            metadata: { name: fine, namespace: shop }
+            spec: { selector: all(), ingress: [ { action: Deny, protocol: ICMP, icmp: { code: 3 } } ] }
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: GlobalNetworkPolicy
+            metadata: { name: ok }
+            spec: { selector: all() }
+            """, "calico.yaml");
+        Assert.Equal(3, result.Errors.Count);
+        string broken = result.Errors[0].ToString();
+        Assert.StartsWith("calico.yaml:", broken);
+        Assert.Contains("broken", broken);
+        Assert.Contains("spec.selector", broken);
+        Assert.Contains("column", broken);
+        Assert.Contains("spec.stagedAction: must be Set or Delete (was Replace)", result.Errors[1].ToString());
+        Assert.Contains("spec.ingress[0].icmp.code: needs a type", result.Errors[2].ToString());
+        Assert.Equal(["GlobalNetworkPolicy/ok"], result.Snapshot.CalicoObjects.Select(o => o.Key));
+    }
 }
