@@ -81,14 +81,14 @@ public sealed class ClusterModel
     /// <param name="previous">The model being replaced: verdicts that the change does not touch are carried over.</param>
     /// <param name="staged">
     /// A change to judge every flow against as well (staged policies): the cluster with it applied. Calico's staged
-    /// policies in the cluster are staged too, put in force on top of it (<see cref="CalicoStaging"/>).
+    /// policies in the cluster are staged too, judged as if enforced (<see cref="CalicoStaging"/>).
     /// </param>
     public static ClusterModel Build(ClusterSnapshot snapshot, bool synced = true, TimeSpan? deletedGrace = null, ClusterModel? previous = null, ClusterSnapshot? staged = null)
     {
         staged ??= CalicoStaging.HasStaged(snapshot) ? snapshot : null;
         return new(snapshot, EndpointIndex.Build(snapshot, deletedGrace), PolicyEngine.Compile(snapshot, previous?.Engine), synced)
         {
-            StagedEngine = staged is null ? null : PolicyEngine.Compile(CalicoStaging.Promote(staged), previous?.StagedEngine),
+            StagedEngine = staged is null ? null : PolicyEngine.CompileStaged(staged, previous?.StagedEngine),
         };
     }
 

@@ -55,10 +55,10 @@ internal sealed record LabelledNetwork(string Key, string? Namespace, LabelSet L
 /// <summary>One NetworkPolicy compiled for evaluation: selectors parsed, CIDRs as ranges, defaults applied.</summary>
 internal sealed class CompiledPolicy
 {
-    private CompiledPolicy(string ns, string name, CompiledSelector podSelector, bool ingress, bool egress, bool typesInferred, CompiledRule[] ingressRules, CompiledRule[] egressRules)
+    private CompiledPolicy(string ns, string key, CompiledSelector podSelector, bool ingress, bool egress, bool typesInferred, CompiledRule[] ingressRules, CompiledRule[] egressRules)
     {
         Namespace = ns;
-        Key = $"{ns}/{name}";
+        Key = key;
         PodSelector = podSelector;
         AffectsIngress = ingress;
         AffectsEgress = egress;
@@ -69,7 +69,7 @@ internal sealed class CompiledPolicy
 
     public string Namespace { get; }
 
-    /// <summary><c>namespace/name</c>, as verdicts and metrics name it.</summary>
+    /// <summary><c>namespace/name</c>, as verdicts and metrics name it (a staged one, <c>StagedKubernetesNetworkPolicy/namespace/name</c>).</summary>
     public string Key { get; }
     public CompiledSelector PodSelector { get; }
     public bool AffectsIngress { get; }
@@ -84,7 +84,7 @@ internal sealed class CompiledPolicy
 
     public IEnumerable<IpRange> IpRanges => IngressRules.Concat(EgressRules).SelectMany(r => r.Peers).SelectMany(p => p.IpRanges);
 
-    public static CompiledPolicy Compile(V1NetworkPolicy policy)
+    public static CompiledPolicy Compile(V1NetworkPolicy policy, string? key = null)
     {
         string ns = string.IsNullOrEmpty(policy.Metadata?.NamespaceProperty) ? "default" : policy.Metadata.NamespaceProperty;
         string name = policy.Metadata?.Name ?? "";
@@ -95,7 +95,7 @@ internal sealed class CompiledPolicy
         bool egress = inferred ? spec.Egress is { Count: > 0 } : spec.PolicyTypes!.Contains("Egress");
         var ingressRules = (spec.Ingress ?? []).Select((r, i) => CompiledRule.Compile(i, ns, r.FromProperty, r.Ports)).ToArray();
         var egressRules = (spec.Egress ?? []).Select((r, i) => CompiledRule.Compile(i, ns, r.To, r.Ports)).ToArray();
-        return new CompiledPolicy(ns, name, CompiledSelector.Compile(spec.PodSelector), ingress, egress, inferred, ingressRules, egressRules);
+        return new CompiledPolicy(ns, key ?? $"{ns}/{name}", CompiledSelector.Compile(spec.PodSelector), ingress, egress, inferred, ingressRules, egressRules);
     }
 
     public CompiledRule[] Rules(PolicyDirection direction) => direction == PolicyDirection.Ingress ? IngressRules : EgressRules;

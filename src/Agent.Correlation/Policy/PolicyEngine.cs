@@ -81,15 +81,21 @@ public sealed partial class PolicyEngine
     /// <summary>Node labels by address, for <c>nodes</c> peers; empty when no rule has one.</summary>
     private readonly FrozenDictionary<IpKey, LabelSet> _nodeLabels;
 
-    private PolicyEngine(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity)
+    private PolicyEngine(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity, bool staged)
     {
         Snapshot = snapshot;
+        IsStagedView = staged;
         var policies = new List<CompiledPolicy>(snapshot.Policies.Count);
         var sources = new Dictionary<string, V1NetworkPolicy>(StringComparer.Ordinal);
         foreach (var policy in snapshot.Policies)
         {
             sources[PolicyKey(policy)] = policy;
             policies.Add(CompiledPolicy.Compile(policy));
+        }
+        // The staged view: Calico's StagedKubernetesNetworkPolicies join the NetworkPolicies, under their own names.
+        foreach (var item in staged ? snapshot.CalicoObjects.Where(o => o.Kind == CalicoObject.StagedKubernetesNetworkPolicy && CalicoStaging.StagedAction(o) == "Set") : [])
+        {
+            policies.Add(CompiledPolicy.Compile(CalicoStaging.AsKubernetes(item), item.Key));
         }
         _policies = [.. policies];
         _policySources = sources.ToFrozenDictionary(StringComparer.Ordinal);
@@ -98,14 +104,14 @@ public sealed partial class PolicyEngine
             .GroupBy(x => x.Namespace, StringComparer.Ordinal)
             .ToFrozenDictionary(g => g.Key, g => g.Select(x => x.i).ToArray(), StringComparer.Ordinal);
         _namespaceLabels = snapshot.Namespaces.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.Labels, StringComparer.Ordinal);
-        var calico = CalicoPolicySet.Compile(snapshot);
+        var calico = CalicoPolicySet.Compile(snapshot, staged);
         var compiled = snapshot.AdminPolicies.Select(p => AdminPolicyCompiler.Compile(p, [])).Concat(calico.Policies).ToList();
         _tiers = [.. compiled.Select(p => p.Tier).Append(PolicyTier.Default).Distinct().Order(Comparer<PolicyTier>.Create(PolicyTier.Compare))];
         _tierPolicies = [.. compiled
             .OrderBy(p => Array.IndexOf(_tiers, p.Tier)).ThenBy(p => p.Order).ThenBy(p => p.SortName ?? p.Key, StringComparer.Ordinal)];
         _tierOf = [.. _tierPolicies.Select(p => Array.IndexOf(_tiers, p.Tier))];
         _tierSources = snapshot.AdminPolicies.Select(p => (p.Key, Source: (object)p))
-            .Concat(snapshot.CalicoObjects.Where(o => o.Kind is not (CalicoObject.StagedNetworkPolicy or CalicoObject.StagedGlobalNetworkPolicy or CalicoObject.StagedKubernetesNetworkPolicy)).Select(o => (o.Key, Source: (object)o)))
+            .Concat(snapshot.CalicoObjects.Where(o => staged || !CalicoStaging.IsStaged(o)).Select(o => (o.Key, Source: (object)o)))
             .GroupBy(p => p.Key, StringComparer.Ordinal).ToFrozenDictionary(g => g.Key, g => g.Last().Source, StringComparer.Ordinal);
         _networkSets = calico.Networks;
         _calicoIdentity = calico.Policies.Length > 0;
@@ -146,7 +152,17 @@ public sealed partial class PolicyEngine
     /// <summary>ClusterNetworkPolicies, AdminNetworkPolicies, BaselineAdminNetworkPolicies and Calico's policies compiled.</summary>
     public int TierPolicyCount => _tierPolicies.Length;
 
-    public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity);
+    public static PolicyEngine Compile(ClusterSnapshot snapshot) => new(snapshot, null, VerdictCache.DefaultCapacity, staged: false);
+
+    /// <summary>
+    /// The staged view of <paramref name="snapshot"/>: its policies, and Calico's staged policies judged as if enforced
+    /// (<see cref="CalicoStaging"/>). The engine of a record's <c>staged</c> verdict.
+    /// </summary>
+    public static PolicyEngine CompileStaged(ClusterSnapshot snapshot, PolicyEngine? previous) =>
+        new(snapshot, previous is { IsStagedView: true } ? previous : null, VerdictCache.DefaultCapacity, staged: true);
+
+    /// <summary>Whether Calico's staged policies are judged here as if enforced (<see cref="CompileStaged"/>).</summary>
+    public bool IsStagedView { get; }
 
     /// <summary>
     /// Compiles <paramref name="snapshot"/> and keeps the verdicts of <paramref name="previous"/> that still hold:
@@ -154,7 +170,7 @@ public sealed partial class PolicyEngine
     /// verdicts with a pod in it; a pod whose labels changed has a new label set and so simply a new key.
     /// </summary>
     public static PolicyEngine Compile(ClusterSnapshot snapshot, PolicyEngine? previous, int cacheCapacity = VerdictCache.DefaultCapacity) =>
-        new(snapshot, previous, cacheCapacity);
+        new(snapshot, previous is { IsStagedView: false } ? previous : null, cacheCapacity, staged: false);
 
     /// <summary>Judges one flow from <paramref name="source"/> to <paramref name="destination"/>. Allocation-free when cached.</summary>
     public Verdict Evaluate(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)

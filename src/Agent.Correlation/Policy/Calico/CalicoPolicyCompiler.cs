@@ -31,7 +31,7 @@ internal static class CalicoPolicyCompiler
                 break;
             case CalicoObject.StagedNetworkPolicy or CalicoObject.StagedGlobalNetworkPolicy or CalicoObject.StagedKubernetesNetworkPolicy:
                 string action = CalicoStaging.StagedAction(calico);
-                if (action is not ("Set" or "Delete")) problems.Add($"spec.stagedAction: must be Set or Delete (was {action})");
+                if (action is not ("Set" or "Delete" or "Learn" or "Ignore")) problems.Add($"spec.stagedAction: must be Set, Delete, Learn or Ignore (was {action})");
                 else if (action == "Set" && calico.Kind == CalicoObject.StagedKubernetesNetworkPolicy)
                 {
                     try
@@ -92,8 +92,10 @@ internal static class CalicoPolicyCompiler
     /// the rules those endpoints see, all of the same name, order and tier. The engine then needs no view of its own
     /// endpoint in a rule (a flow's key judges the peer), and the copies' subjects never overlap.
     /// </summary>
-    public static TierPolicy[] Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded)
+    /// <param name="key">The name verdicts give it, when not its own (a staged policy judged as if enforced keeps its staged name).</param>
+    public static TierPolicy[] Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded, string? key = null)
     {
+        key ??= policy.Key;
         excluded = null;
         bool global = policy.Kind == CalicoObject.GlobalNetworkPolicy;
         string? ns = global ? null : policy.Metadata?.NamespaceProperty ?? "default";
@@ -165,7 +167,7 @@ internal static class CalicoPolicyCompiler
 
         if (doNotTrack || preDnat)
         {
-            excluded = $"{policy.Key} is a {(doNotTrack ? "doNotTrack" : "preDNAT")} policy: Calico applies it to host endpoints only, never to pod traffic";
+            excluded = $"{key} is a {(doNotTrack ? "doNotTrack" : "preDNAT")} policy: Calico applies it to host endpoints only, never to pod traffic";
             return [];
         }
 
@@ -190,7 +192,7 @@ internal static class CalicoPolicyCompiler
             var conditions = tests.Select((test, i) => (test, (answers & (1 << i)) != 0)).ToArray();
             bool Sees(TierRule rule) => !locals.TryGetValue(rule, out var test) || conditions.Single(c => c.test.ToString() == test.ToString()).Item2;
             var subject = new CalicoSubject(ns, selector, namespaceSelector, serviceAccountSelector) { EndpointTests = conditions };
-            copies[answers] = new TierPolicy(policy.Key, tier, order, orderText, subject, [.. ingress.Where(Sees)], [.. egress.Where(Sees)])
+            copies[answers] = new TierPolicy(key, tier, order, orderText, subject, [.. ingress.Where(Sees)], [.. egress.Where(Sees)])
             {
                 DeclaresIngress = declaresIngress,
                 DeclaresEgress = declaresEgress,

@@ -7,7 +7,7 @@ namespace Tripline.Correlation.Policy.Calico;
 /// <summary>
 /// The Calico objects of one snapshot compiled for the engine: the enforced policies in their tiers, the network sets
 /// their selectors may take, and a note for each object that cannot judge pod traffic (host endpoints only, or
-/// invalid). Staged kinds are not here: they are judged only as staged (<see cref="CalicoStaging"/>).
+/// invalid). Staged kinds are compiled only for the staged view (<see cref="CalicoStaging"/>).
 /// </summary>
 internal sealed class CalicoPolicySet
 {
@@ -26,7 +26,11 @@ internal sealed class CalicoPolicySet
     /// <summary>Why an object compiled to nothing: <c>Kind/name: reason</c>.</summary>
     public string[] Notes { get; }
 
-    public static CalicoPolicySet Compile(ClusterSnapshot snapshot)
+    /// <param name="staged">
+    /// The staged view: StagedNetworkPolicies and StagedGlobalNetworkPolicies are compiled too, as if enforced, beside
+    /// the enforced policies and under their own names, as Calico's pending view judges them.
+    /// </param>
+    public static CalicoPolicySet Compile(ClusterSnapshot snapshot, bool staged = false)
     {
         if (snapshot.CalicoObjects.Count == 0) return Empty;
         var notes = new List<string>();
@@ -52,6 +56,20 @@ internal sealed class CalicoPolicySet
                     if (problems.Count > 0) Note(notes, item, problems);
                     else if (excluded is not null) notes.Add(excluded);
                     else policies.AddRange(compiled);
+                    break;
+                case CalicoObject.StagedNetworkPolicy or CalicoObject.StagedGlobalNetworkPolicy when staged:
+                    if (CalicoStaging.StagedAction(item) != "Set")
+                    {
+                        notes.Add(CalicoStaging.NotInPendingView(item));
+                        break;
+                    }
+                    var stagedPolicies = CalicoPolicyCompiler.Compile(CalicoStaging.AsEnforced(item), tiers, problems, out string? stagedExcluded, item.Key);
+                    if (problems.Count > 0) Note(notes, item, problems);
+                    else if (stagedExcluded is not null) notes.Add(stagedExcluded);
+                    else policies.AddRange(stagedPolicies);
+                    break;
+                case CalicoObject.StagedKubernetesNetworkPolicy when staged && CalicoStaging.StagedAction(item) != "Set":
+                    notes.Add(CalicoStaging.NotInPendingView(item));
                     break;
                 case CalicoObject.NetworkSet or CalicoObject.GlobalNetworkSet:
                     var nets = item.Spec.ValueKind == JsonValueKind.Object ? CalicoPolicyCompiler.Nets(item.Spec, "nets", "spec", problems) : [];

@@ -118,7 +118,7 @@ public sealed class CalicoManifestTests
         Assert.Contains("broken", broken);
         Assert.Contains("spec.selector", broken);
         Assert.Contains("column", broken);
-        Assert.Contains("spec.stagedAction: must be Set or Delete (was Replace)", result.Errors[1].ToString());
+        Assert.Contains("spec.stagedAction: must be Set, Delete, Learn or Ignore (was Replace)", result.Errors[1].ToString());
         Assert.Contains("spec.ingress[0].icmp.code: needs a type", result.Errors[2].ToString());
         Assert.Equal(["GlobalNetworkPolicy/ok"], result.Snapshot.CalicoObjects.Select(o => o.Key));
     }

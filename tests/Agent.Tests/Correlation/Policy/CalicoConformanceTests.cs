@@ -150,9 +150,9 @@ public sealed class CalicoConformanceTests
 
     /// <summary>
     /// Each policy document of the case: its kind and the names a record may give it. A Calico policy is
-    /// <c>GlobalNetworkPolicy/name</c> or <c>NetworkPolicy(calico)/ns/name</c> (a staged one as the policy it stages,
-    /// a crd.projectcalico.org/v1 default-tier one without its <c>default.</c> prefix); a Kubernetes NetworkPolicy
-    /// (or a StagedKubernetesNetworkPolicy) <c>ns/name</c>.
+    /// <c>GlobalNetworkPolicy/name</c> or <c>NetworkPolicy(calico)/ns/name</c> (a crd.projectcalico.org/v1 default-tier
+    /// one without its <c>default.</c> prefix), a staged one by its own kind (<c>StagedGlobalNetworkPolicy/name</c>,
+    /// <c>StagedNetworkPolicy/ns/name</c>, <c>StagedKubernetesNetworkPolicy/ns/name</c>); a Kubernetes NetworkPolicy <c>ns/name</c>.
     /// </summary>
     private static List<(string Kind, string[] RecordNames)> Policies(AdminTierCase testCase)
     {
@@ -170,8 +170,9 @@ public sealed class CalicoConformanceTests
             string[] recordNames = kind switch
             {
                 "NetworkPolicy" when apiVersion == "networking.k8s.io/v1" => [$"{ns}/{name}"],
-                "StagedKubernetesNetworkPolicy" => [$"{ns}/{name}"],
-                "NetworkPolicy" or "StagedNetworkPolicy" => [$"NetworkPolicy(calico)/{ns}/{name}"],
+                "StagedKubernetesNetworkPolicy" or "StagedNetworkPolicy" => [$"{kind}/{ns}/{name}"],
+                "StagedGlobalNetworkPolicy" => [$"{kind}/{name}"],
+                "NetworkPolicy" => [$"NetworkPolicy(calico)/{ns}/{name}"],
                 _ => [$"GlobalNetworkPolicy/{name}"],
             };
             names.Add((kind, recordNames));

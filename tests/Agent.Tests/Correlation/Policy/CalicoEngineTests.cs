@@ -189,13 +189,38 @@ public sealed class CalicoEngineTests
         Assert.True(model.Engine.Evaluate(Tool, Db, 5432).Allowed);
         var staged = model.StagedEngine!.Evaluate(Tool, Db, 5432);
         Assert.False(staged.Allowed);
-        Assert.Equal(["GlobalNetworkPolicy/lockdown"], staged.Ingress!.Policies);
-        Assert.True(model.StagedEngine.Evaluate(Web, Db, 5432).Allowed);
-        Assert.Equal(["prod/web-deny"], model.StagedEngine.Evaluate(Tool, Web, 8080).Ingress!.Policies);
+        Assert.Equal(["StagedGlobalNetworkPolicy/lockdown"], staged.Ingress!.Policies);
+        Assert.True(model.StagedEngine!.Evaluate(Web, Db, 5432).Allowed);
+        Assert.Equal(["StagedKubernetesNetworkPolicy/prod/web-deny"], model.StagedEngine!.Evaluate(Tool, Web, 8080).Ingress!.Policies);
     }
 
     [Fact]
-    public void Build_StagedDelete_RemovesThePolicyOfTheSameName()
+    public void Build_AStagedPolicyOfAnEnforcedOnesName_IsJudgedBesideIt_AsCalicosPendingViewDoes()
+    {
+        var snapshot = Cluster(Gnp + """
+            metadata: {name: db-guard}
+            spec:
+              order: 10
+              selector: app == 'db'
+              ingress: [{action: Deny, source: {namespaceSelector: env == 'ops'}}]
+            ---
+            apiVersion: projectcalico.org/v3
+            kind: StagedGlobalNetworkPolicy
+            metadata: {name: db-guard}
+            spec:
+              order: 20
+              selector: app == 'db'
+              ingress: [{action: Allow}]
+            """);
+        var model = ClusterModel.Build(snapshot);
+        // The enforced Deny comes first and stays; the staged twin decides what the enforced one leaves.
+        Assert.Equal(["GlobalNetworkPolicy/db-guard"], model.StagedEngine!.Evaluate(Tool, Db, 5432).Ingress!.Policies);
+        Assert.False(model.StagedEngine!.Evaluate(Tool, Db, 5432).Allowed);
+        Assert.Equal(["StagedGlobalNetworkPolicy/db-guard"], model.StagedEngine!.Evaluate(Web, Db, 5432).Ingress!.Policies);
+    }
+
+    [Fact]
+    public void Build_StagedDelete_IsLeftOutOfThePendingView_AndSaidSo()
     {
         var snapshot = Cluster(Gnp + """
             metadata: {name: deny-tools}
@@ -210,7 +235,8 @@ public sealed class CalicoEngineTests
             """);
         var model = ClusterModel.Build(snapshot);
         Assert.False(model.Engine.Evaluate(Tool, Web, 8080).Allowed);
-        Assert.True(model.StagedEngine!.Evaluate(Tool, Web, 8080).Allowed);
+        Assert.False(model.StagedEngine!.Evaluate(Tool, Web, 8080).Allowed);
+        Assert.Contains(model.StagedEngine!.PolicyNotes, n => n.StartsWith("StagedGlobalNetworkPolicy/deny-tools has stagedAction Delete", StringComparison.Ordinal));
     }
 
     [Fact]
