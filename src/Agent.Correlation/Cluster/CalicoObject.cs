@@ -90,6 +90,23 @@ public sealed class CalicoObject : IKubernetesObject<V1ObjectMeta>
         return name;
     }
 
+    /// <summary>
+    /// Puts the object as read (from a manifest or the API, at v3 or v1) in the one form the snapshot keeps: a namespaced
+    /// kind without a namespace is in <c>default</c>, as <c>kubectl apply</c> would put it; a cluster-wide kind has none;
+    /// the name is the one Calico shows (<see cref="DisplayName"/>), so that a policy is the same object under the same key
+    /// whichever group it came from. Throws <see cref="InvalidDataException"/> when metadata.name is missing. Returns
+    /// this object, changed in place.
+    /// </summary>
+    public CalicoObject Normalize()
+    {
+        if (string.IsNullOrEmpty(Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
+        if (IsNamespaced) Metadata.NamespaceProperty ??= "default";
+        else Metadata.NamespaceProperty = null;
+        string? tier = Spec.ValueKind == JsonValueKind.Object && Spec.TryGetProperty("tier", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        Metadata.Name = DisplayName(ApiVersion, Kind, Metadata.Name, tier);
+        return this;
+    }
+
     /// <summary>The same spec (a relist, a label-only edit of a policy): compiled verdicts still hold.</summary>
     public bool SameSpec(CalicoObject other) =>
         string.Equals(ApiVersion, other.ApiVersion, StringComparison.Ordinal) &&

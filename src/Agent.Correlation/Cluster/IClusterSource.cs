@@ -2,8 +2,10 @@ namespace Tripline.Correlation.Cluster;
 
 /// <summary>How far one resource kind of a cluster source has come, for /readyz, logs and metrics.</summary>
 /// <param name="Optional">
-/// A custom resource the agent reads when its CRD is installed and does without when it is not (the admin policy
-/// kinds): an API server without it is a normal cluster, not a fault.
+/// A resource the agent does without when it cannot read it: a custom resource it reads when its CRD is installed (the
+/// admin policy and Calico kinds), since an API server without it is a normal cluster, not a fault; or ServiceAccounts,
+/// which only refine Calico's service account selectors, so that an older ClusterRole without their rule (403) does
+/// not keep the agent from being ready.
 /// </param>
 /// <param name="Installed">
 /// Whether the API server serves the resource: false once it answered 404 for every version read (its CRD is not
@@ -26,7 +28,7 @@ public sealed record ResourceSyncStatus(
     /// <summary>
     /// Whether the source (and so the agent's readiness) still waits for this resource: until its first list, unless
     /// it is optional and the API server has said it is not installed or not allowed. Nothing can be waited for from a
-    /// CRD that may never be installed; a 403 is logged and retried, but a missing RBAC rule for an optional kind
+    /// CRD that may never be installed; a 403 is logged and retried, but a missing RBAC rule for an optional resource
     /// must not keep the agent from auditing everything else.
     /// </summary>
     public bool Awaited => !Synced && !(Optional && (Installed == false || Forbidden));

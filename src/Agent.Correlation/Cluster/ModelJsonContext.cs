@@ -48,6 +48,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(Watcher<V1NetworkPolicy>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<AdminPolicyObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<CalicoObject>.WatchEvent))]
+[JsonSerializable(typeof(Watcher<V1ServiceAccount>.WatchEvent))]
 internal sealed partial class ModelJsonContext : JsonSerializerContext
 {
     private static int _registered;

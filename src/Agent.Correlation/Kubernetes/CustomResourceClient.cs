@@ -19,15 +19,18 @@ internal sealed class CustomResourceClient<TObject, TList>
 {
     private readonly ICustomObjectsOperations _api;
     private readonly ILogger _logger;
+    private readonly string _name;
     private volatile string? _version;
     private string? _loggedVersion;
 
-    public CustomResourceClient(ICustomObjectsOperations api, string group, string resource, string kind, IReadOnlyList<string> versions, ILogger logger)
+    /// <param name="name">How the log names the resource, as its informer does; <paramref name="resource"/> when null.</param>
+    public CustomResourceClient(ICustomObjectsOperations api, string group, string resource, string kind, IReadOnlyList<string> versions, ILogger logger, string? name = null)
     {
         if (versions.Count == 0) throw new ArgumentException("at least one version is needed", nameof(versions));
         _api = api;
         Group = group;
         Resource = resource;
+        _name = name ?? resource;
         Kind = kind;
         Versions = versions;
         _logger = logger;
@@ -102,7 +105,7 @@ internal sealed class CustomResourceClient<TObject, TList>
         // One list at a time per resource (the informer's loop): no lock needed.
         if (string.Equals(_loggedVersion, version, StringComparison.Ordinal)) return;
         _loggedVersion = version;
-        KubernetesSourceLog.ServedVersion(_logger, Resource, Group, version);
+        KubernetesSourceLog.ServedVersion(_logger, _name, Group, version);
     }
 }
 

@@ -15,13 +15,15 @@ namespace Tripline.Correlation.Kubernetes;
 /// packets seen just before or after a pod's IP was handed to a new pod are attributed to the right one.
 /// The admin policy kinds (<see cref="AdminPolicyObject.Kinds"/>) are custom resources that most clusters lack: each
 /// is read when its CRD is installed, and while it is not, the source is synced without it and asks again every
-/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>.
+/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>. Calico's kinds (<see cref="CalicoObject.Kinds"/>)
+/// are read the same way from both of their groups, and each object is kept once (<see cref="SelectCalicoObjects"/>).
 /// </summary>
 public sealed class KubernetesClusterSource : IClusterSource
 {
     /// <summary>
     /// Everything this source asks of the API server: each resource is listed and watched, nothing else. The
-    /// DaemonSet's ClusterRole is derived from this list.
+    /// DaemonSet's ClusterRole is derived from this list. Calico's kinds are asked of both groups: a cluster may have
+    /// Calico's API server (<c>projectcalico.org</c>), its CRDs (<c>crd.projectcalico.org</c>), or both.
     /// </summary>
     public static IReadOnlyList<(string ApiGroup, string Resource, string[] Verbs)> RequiredAccess { get; } =
     [
@@ -31,7 +33,10 @@ public sealed class KubernetesClusterSource : IClusterSource
         ("discovery.k8s.io", "endpointslices", ["list", "watch"]),
         ("", "nodes", ["list", "watch"]),
         ("networking.k8s.io", "networkpolicies", ["list", "watch"]),
+        ("", "serviceaccounts", ["list", "watch"]),
         .. AdminPolicyObject.Kinds.Select(k => (AdminPolicyObject.Group, k.Resource, new[] { "list", "watch" })),
+        .. CalicoObject.Kinds.Select(k => (CalicoObject.Group, k.Resource, new[] { "list", "watch" })),
+        .. CalicoObject.Kinds.Select(k => (CalicoObject.CrdGroup, k.Resource, new[] { "list", "watch" })),
     ];
 
     private readonly KubernetesSourceOptions _options;
@@ -44,7 +49,10 @@ public sealed class KubernetesClusterSource : IClusterSource
     private readonly ResourceInformer<V1EndpointSlice, EndpointSliceInfo> _endpointSlices;
     private readonly ResourceInformer<V1Node, NodeInfo> _nodes;
     private readonly ResourceInformer<V1NetworkPolicy, V1NetworkPolicy> _policies;
+    private readonly ResourceInformer<V1ServiceAccount, ServiceAccountInfo> _serviceAccounts;
     private readonly ResourceInformer<AdminPolicyObject, AdminPolicyObject>[] _adminPolicies;
+    private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calico;
+    private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calicoCrds;
     private readonly IResourceInformer[] _informers;
     private readonly object _deletedGate = new();
     private readonly List<PodInfo> _deletedPods = [];
@@ -123,9 +131,30 @@ public sealed class KubernetesClusterSource : IClusterSource
             (version, timeout, onError, ct) => networking.WatchListNetworkPolicyForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
             TrimPolicy);
 
-        _adminPolicies = [.. AdminPolicyObject.Kinds.Select(k => AdminPolicyInformer(k.Kind, k.Resource, k.Versions))];
+        // A cluster always serves ServiceAccounts, so they are a built-in resource, listed before the source is synced.
+        // But they only refine verdicts (Calico's service account selectors match their labels; a pod's account name
+        // is on the pod), and an older ClusterRole has no rule for them: a 403 is logged and retried without keeping
+        // the agent from being ready, since judging everything else beats judging nothing until the role is re-applied.
+        _serviceAccounts = new ResourceInformer<V1ServiceAccount, ServiceAccountInfo>(
+            "serviceaccounts",
+            async (next, limit, ct) => Page(await core.ListServiceAccountForAllNamespacesAsync(continueParameter: next, limit: limit, cancellationToken: ct).ConfigureAwait(false)),
+            (version, timeout, onError, ct) => core.WatchListServiceAccountForAllNamespacesAsync(allowWatchBookmarks: true, resourceVersion: version, timeoutSeconds: timeout, onError: onError, cancellationToken: ct),
+            ClusterObjectConverter.ToServiceAccount,
+            options,
+            _time,
+            _logger)
+        {
+            ApiGroup = GroupOf("serviceaccounts"),
+            Optional = true,
+            WhenForbidden = "Calico's service account selectors match accounts by name only, not by their labels,",
+        };
+        Wire(_serviceAccounts);
 
-        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, .. _adminPolicies];
+        _adminPolicies = [.. AdminPolicyObject.Kinds.Select(k => AdminPolicyInformer(k.Kind, k.Resource, k.Versions))];
+        _calico = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.Group))];
+        _calicoCrds = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.CrdGroup))];
+
+        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, _serviceAccounts, .. _adminPolicies, .. _calico, .. _calicoCrds];
     }
 
     /// <summary>TokenReview and SubjectAccessReview with the source's own client and credentials.</summary>
@@ -148,8 +177,8 @@ public sealed class KubernetesClusterSource : IClusterSource
 
     public event Action<ClusterSnapshot>? SnapshotChanged;
 
-    /// <summary>The resources the informers watch, in <see cref="RequiredAccess"/> order.</summary>
-    internal IReadOnlyList<string> InformedResources => [.. _informers.Select(i => i.Resource)];
+    /// <summary>The API group and resource of each informer, in <see cref="RequiredAccess"/> order.</summary>
+    internal IReadOnlyList<(string ApiGroup, string Resource)> InformedResources => [.. _informers.Select(i => (i.ApiGroup, i.RuleResource))];
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -163,8 +192,8 @@ public sealed class KubernetesClusterSource : IClusterSource
 
     /// <summary>
     /// Completes once the source waits for no resource (<see cref="ResourceSyncStatus.Awaited"/>) and a snapshot
-    /// holding all of them is current: every resource listed, but for admin policy kinds found not installed or
-    /// forbidden, which join the snapshot whenever they can be read.
+    /// holding all of them is current: every resource listed, but for optional ones (the admin policy and Calico kinds,
+    /// ServiceAccounts) found not installed or forbidden, which join the snapshot whenever they can be read.
     /// </summary>
     public Task WaitForSyncAsync(CancellationToken cancellationToken) => _synced.Task.WaitAsync(cancellationToken);
 
@@ -224,6 +253,34 @@ public sealed class KubernetesClusterSource : IClusterSource
         return informer;
     }
 
+    /// <summary>
+    /// One Calico kind in one of its groups: <c>projectcalico.org/v3</c>, served by Calico's API server, or
+    /// <c>crd.projectcalico.org/v1</c>, the CRDs that store the same objects. Both are optional custom resources, named
+    /// <c>plural.group</c> in logs and metrics since the plurals are the same in both groups (and networkpolicies is
+    /// Kubernetes' too). What the log says of each group's absence tells where the kind's objects come from instead.
+    /// </summary>
+    private ResourceInformer<CalicoObject, CalicoObject> CalicoInformer(string kind, string resource, string group)
+    {
+        bool apiServer = group == CalicoObject.Group;
+        string name = $"{resource}.{group}";
+        var api = new CustomResourceClient<CalicoObject, CalicoObjectList>(_client.CustomObjects, group, resource, kind, [apiServer ? "v3" : "v1"], _logger, name);
+        string objects = $"Calico {KubernetesSourceLog.PluralOf(kind)}";
+        string fromCrds = $"{objects} are read from their CRDs ({CalicoObject.CrdGroup}/v1) instead";
+        string onlyFromApiServer = $"{objects} are judged only if {CalicoObject.Group}/v3 serves them";
+        var informer = new ResourceInformer<CalicoObject, CalicoObject>(name, api.ListAsync, api.WatchAsync, c => TrimCalico(c, api), _options, _time, _logger)
+        {
+            ApiGroup = group,
+            RuleResource = resource,
+            OptionalKind = kind,
+            ServedNotes = apiServer
+                ? (fromCrds + ", where installed", $"{objects} are read from it from here on, not from their CRDs")
+                : (onlyFromApiServer, $"{objects} are read from it while {CalicoObject.Group}/v3 does not serve them"),
+            WhenForbidden = apiServer ? fromCrds : onlyFromApiServer,
+        };
+        Wire(informer);
+        return informer;
+    }
+
     private static string GroupOf(string resource) => RequiredAccess.First(a => a.Resource == resource).ApiGroup;
 
     private void Wire(IResourceInformer informer)
@@ -253,6 +310,41 @@ public sealed class KubernetesClusterSource : IClusterSource
             meta.Annotations = null;
         }
         return policy;
+    }
+
+    /// <summary>
+    /// Calico's objects are kept whole for their compiler, less the bookkeeping, named by the kind and version they were
+    /// read as when they do not say (as admin policies are), and normalised as manifests are
+    /// (<see cref="CalicoObject.Normalize"/>): a v1 CRD's default-tier policy loses its <c>default.</c> prefix, so that
+    /// it has the name and key that Calico's API server gives it. The informer keys its cache by the name as stored,
+    /// which is what a DELETED event names.
+    /// </summary>
+    private static CalicoObject TrimCalico(CalicoObject calico, CustomResourceClient<CalicoObject, CalicoObjectList> api)
+    {
+        if (string.IsNullOrEmpty(calico.Kind)) calico.Kind = api.Kind;
+        if (string.IsNullOrEmpty(calico.ApiVersion) && api.ServedVersion is { } version) calico.ApiVersion = $"{api.Group}/{version}";
+        if (calico.Metadata is { } meta)
+        {
+            meta.ManagedFields = null;
+            meta.Annotations = null;
+        }
+        return calico.Normalize();
+    }
+
+    /// <summary>
+    /// Calico's objects, each once. Where Calico's API server has listed a kind, its <c>projectcalico.org/v3</c> objects
+    /// are the kind's: the CRDs hold the same objects in storage form (undefaulted, and in older versions with a
+    /// <c>default.</c> prefix), so their copies are left out. Elsewhere (no API server, or it is forbidden or not yet
+    /// listed) the kind's <c>crd.projectcalico.org/v1</c> objects are. Objects that come to the same key keep the first.
+    /// </summary>
+    internal static List<CalicoObject> SelectCalicoObjects(IEnumerable<(bool ApiServerSynced, IReadOnlyList<CalicoObject> ApiServer, IReadOnlyList<CalicoObject> Crds)> kinds)
+    {
+        var byKey = new Dictionary<string, CalicoObject>(StringComparer.Ordinal);
+        foreach (var (apiServerSynced, apiServer, crds) in kinds)
+        {
+            foreach (var calico in apiServerSynced ? apiServer : crds) byKey.TryAdd(calico.Key, calico);
+        }
+        return [.. byKey.Values];
     }
 
     /// <summary>Policies are kept whole for the engine, less what only the API server's bookkeeping needs.</summary>
@@ -342,7 +434,11 @@ public sealed class KubernetesClusterSource : IClusterSource
             _endpointSlices.CopyItems(),
             _nodes.CopyItems(),
             _policies.CopyItems(),
-            _adminPolicies.SelectMany(i => i.CopyItems()));
+            _adminPolicies.SelectMany(i => i.CopyItems()),
+            // Whether the API server's informer is synced is read before its items: if it stops being synced in
+            // between, it empties its cache and raises Changed, and the next snapshot reads the CRDs.
+            SelectCalicoObjects(_calico.Select((informer, i) => (informer.Synced, (IReadOnlyList<CalicoObject>)informer.CopyItems(), (IReadOnlyList<CalicoObject>)_calicoCrds[i].CopyItems()))),
+            _serviceAccounts.CopyItems());
     }
 
     private async Task StatsLoopAsync(CancellationToken cancellationToken)

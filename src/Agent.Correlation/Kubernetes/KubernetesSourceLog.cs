@@ -5,6 +5,10 @@ namespace Tripline.Correlation.Kubernetes;
 /// <summary>Log lines of the live cluster source; nothing is logged per event.</summary>
 internal static partial class KubernetesSourceLog
 {
+    /// <summary>How the log names a kind's objects: ClusterNetworkPolicy, ClusterNetworkPolicies.</summary>
+    public static string PluralOf(string kind) =>
+        kind.EndsWith('y') && !kind.EndsWith("ey", StringComparison.Ordinal) ? kind[..^1] + "ies" : kind + "s";
+
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information, Message = "{Resource}: first list done, {Count} objects at resourceVersion {ResourceVersion} in {ElapsedMs} ms")]
     public static partial void FirstSync(ILogger logger, string resource, int count, string? resourceVersion, long elapsedMs);
 
@@ -44,9 +48,15 @@ internal static partial class KubernetesSourceLog
     [LoggerMessage(EventId = 4112, Level = LogLevel.Information, Message = "{Resource}: the CRD is installed now ({Group}); {Kinds} are judged from here on")]
     public static partial void Installed(ILogger logger, string resource, string group, string kinds);
 
-    [LoggerMessage(EventId = 4113, Level = LogLevel.Warning, Message = "{Resource}: forbidden (403) to {Operation}; the ClusterRole lacks the rule apiGroups: [\"{Group}\"], resources: [\"{Resource}\"], verbs: [\"list\", \"watch\"] (deploy/daemonset.yaml has it); {Consequence}; retrying with backoff: {Error}")]
-    public static partial void Forbidden(ILogger logger, string resource, string operation, string group, string consequence, string error);
+    [LoggerMessage(EventId = 4113, Level = LogLevel.Warning, Message = "{Resource}: forbidden (403) to {Operation}; the ClusterRole lacks the rule apiGroups: [\"{Group}\"], resources: [\"{RuleResource}\"], verbs: [\"list\", \"watch\"] (deploy/daemonset.yaml has it); {Consequence}; retrying with backoff: {Error}")]
+    public static partial void Forbidden(ILogger logger, string resource, string operation, string group, string ruleResource, string consequence, string error);
 
     [LoggerMessage(EventId = 4114, Level = LogLevel.Information, Message = "{Resource}: reading {Group}/{Version}")]
     public static partial void ServedVersion(ILogger logger, string resource, string group, string version);
+
+    [LoggerMessage(EventId = 4115, Level = LogLevel.Information, Message = "{Resource}: not served ({Group}: 404); {Consequence}")]
+    public static partial void NotServed(ILogger logger, string resource, string group, string consequence);
+
+    [LoggerMessage(EventId = 4116, Level = LogLevel.Information, Message = "{Resource}: served now ({Group}); {Consequence}")]
+    public static partial void ServedNow(ILogger logger, string resource, string group, string consequence);
 }

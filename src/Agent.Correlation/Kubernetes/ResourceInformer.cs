@@ -23,6 +23,8 @@ internal delegate IAsyncEnumerable<(WatchEventType Type, TObject Object)> WatchF
 internal interface IResourceInformer
 {
     string Resource { get; }
+    string ApiGroup { get; }
+    string RuleResource { get; }
     bool Synced { get; }
     ResourceSyncStatus Status { get; }
 
@@ -42,7 +44,8 @@ internal interface IResourceInformer
 /// retried with exponential backoff and jitter from the last resourceVersion; a silent watch is restarted.
 /// A 403 is logged once per streak, naming the RBAC rule, and retried with backoff. An optional custom resource
 /// (<see cref="OptionalKind"/>) whose CRD is not installed is held empty and asked for again every
-/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>.
+/// <see cref="KubernetesSourceOptions.CustomResourceRecheckInterval"/>; an optional resource (<see cref="Optional"/>)
+/// that is forbidden is not waited for.
 /// One task runs the loop, so list and watch never overlap; readers copy the cache under a lock.
 /// </summary>
 internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
@@ -88,10 +91,21 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         _logger = logger;
     }
 
+    /// <summary>How logs, status and metrics name the resource: its plural, or <c>plural.group</c> where two groups share it.</summary>
     public string Resource { get; }
 
     /// <summary>The resource's API group ("" for the core group), for the RBAC rule that a 403 names.</summary>
     public string ApiGroup { get; init; } = "";
+
+    /// <summary>
+    /// The plural that the API path and the RBAC rule name. <see cref="Resource"/> but for a resource named with its group
+    /// (Calico's <c>networkpolicies.projectcalico.org</c>, which would otherwise be taken for the Kubernetes kind).
+    /// </summary>
+    public string RuleResource
+    {
+        get => field ?? Resource;
+        init;
+    }
 
     /// <summary>
     /// The kind of a custom resource that the agent reads when its CRD is installed and does without when it is not;
@@ -108,6 +122,30 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             _installed = value is null ? Served : Unknown;
         }
     }
+
+    /// <summary>
+    /// Whether the source does without the resource when it cannot read it: an optional custom resource
+    /// (<see cref="OptionalKind"/>), or a built-in one that only refines verdicts, which is waited for until it is
+    /// listed or forbidden, never longer (<see cref="ResourceSyncStatus.Awaited"/>).
+    /// </summary>
+    public bool Optional
+    {
+        get => OptionalKind is not null || field;
+        init;
+    }
+
+    /// <summary>
+    /// What the 403 line says is missed until the rule is granted. Null for the defaults: an optional kind's objects are
+    /// not judged; without any other resource the agent stays not ready.
+    /// </summary>
+    public string? WhenForbidden { get; init; }
+
+    /// <summary>
+    /// What the line about an optional custom resource found not served (404 for every version) says follows, and the
+    /// line when it is served again; null for the admin policy kinds' wording (the CRD is not installed, its kinds are
+    /// not judged until it is). A resource that another group may serve in its place says where its objects come from.
+    /// </summary>
+    public (string NotServed, string Served)? ServedNotes { get; init; }
 
     public bool Synced => _synced;
 
@@ -138,7 +176,7 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 count,
                 last == 0 ? null : new DateTimeOffset(last, TimeSpan.Zero),
                 _lastError,
-                OptionalKind is not null,
+                Optional,
                 Volatile.Read(ref _installed) switch { Served => true, NotServed => false, _ => null },
                 _forbidden);
         }
@@ -265,19 +303,23 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         _forbidden = false;
         _lastError = null;
         bool wasCached;
+        bool wasSynced;
         lock (_gate)
         {
             wasCached = _items.Count > 0;
+            wasSynced = _synced;
             _items = new Dictionary<string, Entry>(StringComparer.Ordinal);
             _resourceVersion = null;
             _synced = false;
         }
         if (Interlocked.Exchange(ref _installed, NotServed) != NotServed)
         {
-            KubernetesSourceLog.NotInstalled(_logger, Resource, ApiGroup, PluralOf(OptionalKind!));
+            if (ServedNotes is { } notes) KubernetesSourceLog.NotServed(_logger, Resource, ApiGroup, notes.NotServed);
+            else KubernetesSourceLog.NotInstalled(_logger, Resource, ApiGroup, KubernetesSourceLog.PluralOf(OptionalKind!));
         }
         TrySettle();
-        if (wasCached) Changed?.Invoke();
+        // No longer synced is a change even without objects: the source may read the kind from another group now.
+        if (wasCached || wasSynced) Changed?.Invoke();
     }
 
     /// <summary>Logged once per streak of 403s, with the rule that is missing; a retry every few seconds would flood the log.</summary>
@@ -287,10 +329,10 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         _forbidden = true;
         if (first)
         {
-            string consequence = OptionalKind is { } kind
-                ? $"{PluralOf(kind)} are not judged until it is granted"
+            string consequence = WhenForbidden is { } missed ? $"{missed} until it is granted"
+                : OptionalKind is { } kind ? $"{KubernetesSourceLog.PluralOf(kind)} are not judged until it is granted"
                 : "the agent stays not ready until it is granted";
-            KubernetesSourceLog.Forbidden(_logger, Resource, operation, ApiGroup, consequence, _lastError ?? "");
+            KubernetesSourceLog.Forbidden(_logger, Resource, operation, ApiGroup, RuleResource, consequence, _lastError ?? "");
         }
         TrySettle();
     }
@@ -301,7 +343,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
         _forbidden = false;
         if (Interlocked.Exchange(ref _installed, Served) == NotServed)
         {
-            KubernetesSourceLog.Installed(_logger, Resource, ApiGroup, PluralOf(OptionalKind ?? Resource));
+            if (ServedNotes is { } notes) KubernetesSourceLog.ServedNow(_logger, Resource, ApiGroup, notes.Served);
+            else KubernetesSourceLog.Installed(_logger, Resource, ApiGroup, KubernetesSourceLog.PluralOf(OptionalKind ?? Resource));
         }
     }
 
@@ -330,10 +373,6 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             return false;
         }
     }
-
-    /// <summary>How the log names a kind's objects: ClusterNetworkPolicy, ClusterNetworkPolicies.</summary>
-    private static string PluralOf(string kind) =>
-        kind.EndsWith('y') && !kind.EndsWith("ey", StringComparison.Ordinal) ? kind[..^1] + "ies" : kind + "s";
 
     private async Task ListAndReconcileAsync(string reason, CancellationToken cancellationToken)
     {

@@ -292,12 +292,7 @@ public static partial class ManifestLoader
                     }
                 case var (version, k) when CalicoObject.IsKnown(version, k):
                     {
-                        var calico = Deserialize<CalicoObject>(json);
-                        if (string.IsNullOrEmpty(calico.Metadata?.Name)) throw new InvalidDataException("metadata.name is missing");
-                        if (calico.IsNamespaced) calico.Metadata.NamespaceProperty ??= "default";
-                        else calico.Metadata.NamespaceProperty = null;
-                        string? tier = calico.Spec.ValueKind == JsonValueKind.Object && calico.Spec.TryGetProperty("tier", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-                        calico.Metadata.Name = CalicoObject.DisplayName(calico.ApiVersion, calico.Kind, calico.Metadata.Name, tier);
+                        var calico = Deserialize<CalicoObject>(json).Normalize();
                         var problems = new List<string>();
                         Policy.Calico.CalicoPolicyCompiler.Validate(calico, problems);
                         if (problems.Count > 0)

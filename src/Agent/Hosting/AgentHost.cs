@@ -87,7 +87,7 @@ internal sealed partial class AgentHost : IAsyncDisposable
         var reasons = new List<string>();
         foreach (var status in _clusterSource.Status)
         {
-            // Not a CRD that is absent or forbidden: it may never come, and the source does not wait for it either.
+            // Not an optional resource that is absent or forbidden: it may never come, and the source does not wait for it either.
             if (status.Awaited) reasons.Add($"cluster state: {status.Resource} not listed yet{(status.LastError is { } error ? " (" + error + ")" : "")}");
         }
         if (_packets.NotReadyReason is { } capture) reasons.Add("capture: " + capture);

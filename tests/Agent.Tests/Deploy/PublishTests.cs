@@ -112,6 +112,10 @@ public sealed class PublishTests(PublishedAgent published)
         // Custom resources too: a ClusterNetworkPolicy listed, one watched, and a CRD not installed.
         server.Store.Apply(K8sObjects.ClusterNetworkPolicy("listed"));
         server.UninstallCustomResource(ApiResource.AdminNetworkPolicies);
+        // Calico from its CRDs alone, and ServiceAccounts.
+        foreach (var resource in ApiResource.Calico) server.UninstallCustomResource(resource);
+        server.Store.Apply(K8sObjects.Calico(ApiResource.CalicoCrdGroup, "GlobalNetworkPolicy", "default.listed"));
+        server.Store.Apply(K8sObjects.ServiceAccount("shop", "listed"));
         string dir = Directory.CreateTempSubdirectory("tripline-published-api-").FullName;
         string pcap = Path.Combine(dir, "traffic.pcap");
         TestPcap.WriteConnection(pcap, "10.244.0.3", 40000, "10.244.0.2", 8080);
@@ -148,6 +152,8 @@ public sealed class PublishTests(PublishedAgent published)
             // A pod and a ClusterNetworkPolicy added now reach the agent as watch events.
             server.Store.Apply(K8sObjects.Pod("shop", "late", "10.244.0.4"));
             server.Store.Apply(K8sObjects.ClusterNetworkPolicy("watched"));
+            server.Store.Apply(K8sObjects.Calico(ApiResource.CalicoCrdGroup, "GlobalNetworkPolicy", "default.watched"));
+            server.Store.Apply(K8sObjects.ServiceAccount("shop", "watched", new Dictionary<string, string> { ["role"] = "web" }));
             string[] expected =
             [
                 "tripline_cluster_objects{resource=\"pods\"} 3",
@@ -156,6 +162,12 @@ public sealed class PublishTests(PublishedAgent published)
                 "tripline_cluster_events_total{resource=\"clusternetworkpolicies\"} 1",
                 "tripline_cluster_relists_total{resource=\"clusternetworkpolicies\"} 0",
                 "tripline_cluster_resource_installed{resource=\"adminnetworkpolicies\"} 0",
+                "tripline_cluster_objects{resource=\"globalnetworkpolicies.crd.projectcalico.org\"} 2",
+                "tripline_cluster_events_total{resource=\"globalnetworkpolicies.crd.projectcalico.org\"} 1",
+                "tripline_cluster_resource_installed{resource=\"globalnetworkpolicies.projectcalico.org\"} 0",
+                "tripline_cluster_objects{resource=\"serviceaccounts\"} 2",
+                "tripline_cluster_events_total{resource=\"serviceaccounts\"} 1",
+                "tripline_cluster_relists_total{resource=\"serviceaccounts\"} 0",
             ];
             string metrics = "";
             for (var deadline = DateTime.UtcNow + ProcessTimeout; DateTime.UtcNow < deadline && !expected.All(e => metrics.Contains(e, StringComparison.Ordinal)); await Task.Delay(200))

@@ -158,6 +158,37 @@ public sealed class AgentDoorsTests : IDisposable
         Assert.Contains("tripline_cluster_resource_installed{resource=\"pods\"} 1", metrics, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Most clusters have no Calico, and an older ClusterRole has no rule for ServiceAccounts or for Calico's API server:
+    /// the agent is ready all the same, and its metrics tell each Calico resource's state, named with its group.
+    /// </summary>
+    [Fact]
+    public async Task Kubernetes_CalicoAbsentOrForbiddenAndServiceAccountsForbidden_ReadyAndTheMetricsMarkEach()
+    {
+        await using var server = await StartServerAsync();
+        var forbidden = ApiResource.CalicoKind(ApiResource.CalicoGroup, "GlobalNetworkPolicy");
+        foreach (var resource in ApiResource.Calico.Concat(ApiResource.CalicoCrds).Where(r => r.Kind != "GlobalNetworkPolicy")) server.UninstallCustomResource(resource);
+        server.Forbid(forbidden);
+        server.Forbid(ApiResource.ServiceAccounts);
+        await using var agent = await StartAgentAsync(server);
+        using var anonymous = Client(agent, null);
+        using var reader = Client(agent, "reader-token");
+
+        Assert.Equal((HttpStatusCode.OK, "ready\n"), await GetAsync(anonymous, "/readyz"));
+        var (status, metrics) = await GetAsync(reader, "/metrics");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"networkpolicies.projectcalico.org\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"networkpolicies.crd.projectcalico.org\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"networkpolicies.crd.projectcalico.org\"} 0", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_resource_installed{resource=\"globalnetworkpolicies.crd.projectcalico.org\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"globalnetworkpolicies.crd.projectcalico.org\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"globalnetworkpolicies.projectcalico.org\"} 0", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("tripline_cluster_resource_installed{resource=\"globalnetworkpolicies.projectcalico.org\"}", metrics, StringComparison.Ordinal);
+        Assert.Contains("tripline_cluster_synced{resource=\"serviceaccounts\"} 0", metrics, StringComparison.Ordinal);
+        // The Kubernetes kind keeps its plain name.
+        Assert.Contains("tripline_cluster_synced{resource=\"networkpolicies\"} 1", metrics, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Refusals_DoNotTellWhetherAFlowExists()
     {

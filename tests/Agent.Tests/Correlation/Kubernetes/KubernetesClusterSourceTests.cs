@@ -129,13 +129,22 @@ public sealed class KubernetesClusterSourceTests
     {
         var options = KubernetesSourceHarness.FastOptions(WriteDummyKubeconfig());
         var source = new KubernetesClusterSource(options);
-        Assert.Equal(source.InformedResources, KubernetesClusterSource.RequiredAccess.Select(a => a.Resource));
+        Assert.Equal(source.InformedResources, KubernetesClusterSource.RequiredAccess.Select(a => (a.ApiGroup, a.Resource)));
         Assert.All(KubernetesClusterSource.RequiredAccess, a => Assert.Equal(["list", "watch"], a.Verbs));
         Assert.Equal("discovery.k8s.io", KubernetesClusterSource.RequiredAccess.Single(a => a.Resource == "endpointslices").ApiGroup);
-        Assert.Equal("networking.k8s.io", KubernetesClusterSource.RequiredAccess.Single(a => a.Resource == "networkpolicies").ApiGroup);
+        Assert.Equal("", KubernetesClusterSource.RequiredAccess.Single(a => a.Resource == "serviceaccounts").ApiGroup);
+        Assert.Equal(
+            ["networking.k8s.io", "projectcalico.org", "crd.projectcalico.org"],
+            KubernetesClusterSource.RequiredAccess.Where(a => a.Resource == "networkpolicies").Select(a => a.ApiGroup));
         Assert.Equal(
             ["clusternetworkpolicies", "adminnetworkpolicies", "baselineadminnetworkpolicies"],
             KubernetesClusterSource.RequiredAccess.Where(a => a.ApiGroup == "policy.networking.k8s.io").Select(a => a.Resource));
+        string[] calico = ["networkpolicies", "globalnetworkpolicies", "networksets", "globalnetworksets", "tiers", "stagednetworkpolicies", "stagedglobalnetworkpolicies", "stagedkubernetesnetworkpolicies"];
+        Assert.Equal(calico, KubernetesClusterSource.RequiredAccess.Where(a => a.ApiGroup == "projectcalico.org").Select(a => a.Resource));
+        Assert.Equal(calico, KubernetesClusterSource.RequiredAccess.Where(a => a.ApiGroup == "crd.projectcalico.org").Select(a => a.Resource));
+        // Status, logs and metrics name each resource once; Calico's plurals carry their group.
+        Assert.Equal(source.Status.Count, source.Status.Select(s => s.Resource).Distinct().Count());
+        Assert.Contains("networkpolicies.crd.projectcalico.org", source.Status.Select(s => s.Resource));
     }
 
     [Fact]

@@ -142,9 +142,23 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         digest.AddRange(Store.Objects<V1NetworkPolicy>().Select(Describe));
         // A custom resource the server does not serve, or forbids, is no part of what a client can know.
         foreach (var resource in ApiResource.AdminPolicies.Where(Server.IsReadable)) digest.AddRange(Store.Objects<AdminPolicyObject>(resource).Select(Describe));
+        // ServiceAccounts are read when allowed, and forbidden they are not waited for.
+        if (Server.IsReadable(ApiResource.ServiceAccounts)) digest.AddRange(Store.Objects<V1ServiceAccount>().Select(a => Describe(ClusterObjectConverter.ToServiceAccount(a))));
+        // A Calico kind comes from Calico's API server where it is readable, else from its CRD, named as Calico shows it.
+        for (int i = 0; i < ApiResource.Calico.Count; i++)
+        {
+            var apiServer = ApiResource.Calico[i];
+            var crd = ApiResource.CalicoCrds[i];
+            var from = Server.IsReadable(apiServer) ? apiServer : Server.IsReadable(crd) ? crd : null;
+            if (from is not null) digest.AddRange(Store.Objects<CalicoObject>(from).Select(o => Describe(Normalized(o))));
+        }
         digest.Sort(StringComparer.Ordinal);
         return digest;
     }
+
+    /// <summary>A normalised copy of a stored Calico object (the store owns the original).</summary>
+    private static CalicoObject Normalized(CalicoObject stored) =>
+        k8s.KubernetesJson.Deserialize<CalicoObject>(k8s.KubernetesJson.Serialize(stored)).Normalize();
 
     public static List<string> SnapshotDigest(ClusterSnapshot snapshot)
     {
@@ -157,6 +171,8 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
         digest.AddRange(snapshot.Nodes.Select(Describe));
         digest.AddRange(snapshot.Policies.Select(Describe));
         digest.AddRange(snapshot.AdminPolicies.Select(Describe));
+        digest.AddRange(snapshot.ServiceAccounts.Values.Select(Describe));
+        digest.AddRange(snapshot.CalicoObjects.Select(Describe));
         digest.Sort(StringComparer.Ordinal);
         return digest;
     }
@@ -183,6 +199,11 @@ public sealed class KubernetesSourceHarness : IAsyncDisposable
 
     private static string Describe(AdminPolicyObject policy) =>
         $"admin {policy.Key} {policy.Metadata.Uid} {policy.Metadata.ResourceVersion} {JsonSerializer.Serialize(policy.Spec)}";
+
+    private static string Describe(ServiceAccountInfo account) => $"sa {account.Key} {account.Labels}";
+
+    private static string Describe(CalicoObject calico) =>
+        $"calico {calico.Key} {calico.ApiVersion} {calico.Metadata.Uid} {calico.Metadata.ResourceVersion} {JsonSerializer.Serialize(calico.Spec)}";
 
     private void OnSnapshot(ClusterSnapshot snapshot)
     {
@@ -303,6 +324,29 @@ public static class K8sObjects
         Kind = "BaselineAdminNetworkPolicy",
         Metadata = AdminMetadata("default"),
         Spec = Json("""{"subject":{"namespaces":{"matchLabels":{"tripline-test":"admin-subject"}}},"ingress":[{"name":"deny-all","action":"Deny","from":[{"namespaces":{}}]}]}"""),
+    };
+
+    public static V1ServiceAccount ServiceAccount(string ns, string name, IDictionary<string, string>? labels = null) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = labels is null ? null : new Dictionary<string, string>(labels) },
+    };
+
+    /// <summary>
+    /// A Calico object of <paramref name="kind"/> as <paramref name="group"/> serves it (v3 or v1), with the name as it
+    /// is stored there. The default spec selects endpoints labelled <c>tripline-test: calico-subject</c>, which no
+    /// fixture has, and denies their ingress.
+    /// </summary>
+    public static CalicoObject Calico(string group, string kind, string name, string? ns = null, string? spec = null) => new()
+    {
+        ApiVersion = $"{group}/{(group == ApiResource.CalicoGroup ? "v3" : "v1")}",
+        Kind = kind,
+        Metadata = new V1ObjectMeta
+        {
+            Name = name,
+            NamespaceProperty = ns,
+            Annotations = new Dictionary<string, string> { ["kubectl.kubernetes.io/last-applied-configuration"] = "{}" },
+        },
+        Spec = Json(spec ?? """{"selector":"tripline-test == 'calico-subject'","types":["Ingress"],"ingress":[{"action":"Deny"}]}"""),
     };
 
     private static V1ObjectMeta AdminMetadata(string name) => new()

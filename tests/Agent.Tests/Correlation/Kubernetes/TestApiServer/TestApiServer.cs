@@ -16,8 +16,10 @@ namespace Tripline.Tests.Correlation.Kubernetes;
 /// as the real one does: paginated lists with <c>limit</c>/<c>continue</c> and a resourceVersion, chunked watch
 /// streams written and flushed one event per line, BOOKMARK events, and 410 Gone as an ERROR event carrying a Status.
 /// The agent reaches it through KubernetesClient and a generated kubeconfig, exactly as in a cluster. Faults are
-/// injected through its methods. The admin policy CRDs (<see cref="ApiResource.AdminPolicies"/>) are installed, with
-/// every version served, until a test uninstalls one or serves it at fewer versions; any resource can be forbidden.
+/// injected through its methods. The custom resources (the admin policy CRDs, <see cref="ApiResource.AdminPolicies"/>,
+/// and Calico's kinds in both groups, <see cref="ApiResource.Calico"/> and <see cref="ApiResource.CalicoCrds"/>) are
+/// installed, with every version served, until a test uninstalls one or serves it at fewer versions, so that every
+/// resource the agent reads takes part in every test; any resource can be forbidden.
 /// </summary>
 public sealed class TestApiServer : IAsyncDisposable
 {
@@ -279,7 +281,7 @@ public sealed class TestApiServer : IAsyncDisposable
             _forbiddenAnswers.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
             string verb = (string?)request.Query["watch"] is "true" or "1" ? "watch" : "list";
             await WriteStatusAsync(context, 403, "Forbidden",
-                $"{resource.Name}.{resource.Group} is forbidden: User \\\"system:serviceaccount:tripline:tripline\\\" cannot {verb} resource \\\"{resource.Name}\\\" in API group \\\"{resource.Group}\\\" at the cluster scope").ConfigureAwait(false);
+                $"{resource.Plural}.{resource.Group} is forbidden: User \\\"system:serviceaccount:tripline:tripline\\\" cannot {verb} resource \\\"{resource.Plural}\\\" in API group \\\"{resource.Group}\\\" at the cluster scope").ConfigureAwait(false);
             return;
         }
         if (version is not null && !ServedVersions(resource).Contains(version))
@@ -305,7 +307,7 @@ public sealed class TestApiServer : IAsyncDisposable
         // /apis/{group}/{version}/{plural}
         string[] parts = (path ?? "").Split('/');
         if (parts.Length != 5 || parts[0].Length != 0 || parts[1] != "apis") return (null, null);
-        var custom = ApiResource.All.FirstOrDefault(r => r.IsCustom && r.Group == parts[2] && r.Name == parts[4] && r.Versions.Contains(parts[3]));
+        var custom = ApiResource.All.FirstOrDefault(r => r.IsCustom && r.Group == parts[2] && r.Plural == parts[4] && r.Versions.Contains(parts[3]));
         return custom is null ? (null, null) : (custom, parts[3]);
     }
 
