@@ -12,6 +12,11 @@ namespace Tripline.Correlation.Cluster;
 /// installed), null while nothing but 403 has come back. The last answer stands until another comes.
 /// </param>
 /// <param name="Forbidden">The last answer was 403: RBAC does not let the agent list or watch the resource.</param>
+/// <param name="Failing">
+/// The resource's first list has failed <see cref="FailuresBeforeGivingUpWaiting"/> times in a row for another reason (an
+/// aggregated API server such as Calico's answering 503, a timeout): retried with backoff, but an optional resource is no
+/// longer waited for.
+/// </param>
 public sealed record ResourceSyncStatus(
     string Resource,
     bool Synced,
@@ -23,15 +28,19 @@ public sealed record ResourceSyncStatus(
     string? LastError = null,
     bool Optional = false,
     bool? Installed = true,
-    bool Forbidden = false)
+    bool Forbidden = false,
+    bool Failing = false)
 {
+    /// <summary>Failed first lists after which an optional resource is not waited for (a few backoff steps, seconds).</summary>
+    public const int FailuresBeforeGivingUpWaiting = 3;
+
     /// <summary>
     /// Whether the source (and so the agent's readiness) still waits for this resource: until its first list, unless
     /// it is optional and the API server has said it is not installed or not allowed. Nothing can be waited for from a
     /// CRD that may never be installed; a 403 is logged and retried, but a missing RBAC rule for an optional resource
     /// must not keep the agent from auditing everything else.
     /// </summary>
-    public bool Awaited => !Synced && !(Optional && (Installed == false || Forbidden));
+    public bool Awaited => !Synced && !(Optional && (Installed == false || Forbidden || Failing));
 }
 
 /// <summary>

@@ -70,6 +70,9 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
     private long _lastContactTicks;
     private volatile string? _lastError;
     private volatile bool _forbidden;
+
+    /// <summary>First lists failed in a row (neither 403 nor 404); reset by any answer with the resource.</summary>
+    private int _listFailures;
     private int _installed = Served;
     private int _settled;
 
@@ -178,7 +181,8 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 _lastError,
                 Optional,
                 Volatile.Read(ref _installed) switch { Served => true, NotServed => false, _ => null },
-                _forbidden);
+                _forbidden,
+                Volatile.Read(ref _listFailures) >= ResourceSyncStatus.FailuresBeforeGivingUpWaiting);
         }
     }
 
@@ -285,6 +289,7 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
             {
                 failures++;
                 _lastError = Describe(e);
+                if (needList && !_synced && Interlocked.Increment(ref _listFailures) >= ResourceSyncStatus.FailuresBeforeGivingUpWaiting) TrySettle();
                 if (!needList) Interlocked.Increment(ref _watchRestarts);
                 TimeSpan delay = NextDelay(failures);
                 KubernetesSourceLog.Failed(_logger, Resource, operation, failures, (long)delay.TotalMilliseconds, _lastError);
@@ -341,6 +346,7 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
     private void OnServed()
     {
         _forbidden = false;
+        Volatile.Write(ref _listFailures, 0);
         if (Interlocked.Exchange(ref _installed, Served) == NotServed)
         {
             if (ServedNotes is { } notes) KubernetesSourceLog.ServedNow(_logger, Resource, ApiGroup, notes.Served);

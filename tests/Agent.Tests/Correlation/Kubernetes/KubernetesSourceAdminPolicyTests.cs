@@ -197,6 +197,8 @@ public sealed class KubernetesSourceAdminPolicyTests
         harness.Server.InstallCustomResource(Cnp);
         var snapshot = await harness.WaitForAsync(s => s.AdminPolicies.Count == 2, "the CNPs of the CRD installed later");
         Assert.All(snapshot.AdminPolicies, p => Assert.Equal($"{Group}/v1beta1", p.ApiVersion));
+        // The objects can be published a moment before the informer marks itself synced: wait for the status too.
+        await KubernetesSourceHarness.WaitUntilAsync(() => harness.StatusOf(Cnp).Synced, "the ClusterNetworkPolicy CRD to be synced");
         var status = harness.StatusOf(Cnp);
         Assert.True(status.Synced);
         Assert.True(status.Installed);

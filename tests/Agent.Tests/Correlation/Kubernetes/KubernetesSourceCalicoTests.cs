@@ -275,6 +275,36 @@ public sealed class KubernetesSourceCalicoTests
         Assert.False(harness.StatusOf(GlobalPoliciesV3).Forbidden);
     }
 
+    /// <summary>
+    /// Calico's API server registered but down (its APIService answers 503): the agent must not wait for it forever. After
+    /// a few failed lists the kind is no longer waited for, its CRDs are read meanwhile, and the API server's copy
+    /// takes over when it answers again.
+    /// </summary>
+    [Fact]
+    public async Task List_CalicoApiServerUnavailable_NotWaitedForAfterAFewFailures_CrdsReadUntilItAnswers()
+    {
+        await using var harness = await KubernetesSourceHarness.StartAsync(
+            seed: store =>
+            {
+                SeedSmallCluster(store);
+                store.Apply(Calico(V3, CalicoObject.GlobalNetworkPolicy, "guarded"));
+                store.Apply(Calico(V1, CalicoObject.GlobalNetworkPolicy, "default.guarded"));
+            },
+            beforeStart: server => server.MakeUnavailable(GlobalPoliciesV3));
+
+        await harness.Source.WaitForSyncAsync(CancellationToken.None).WaitAsync(KubernetesSourceHarness.WaitLimit);
+        Assert.True(harness.Server.UnavailableAnswers(GlobalPoliciesV3) >= ResourceSyncStatus.FailuresBeforeGivingUpWaiting);
+        var status = harness.StatusOf(GlobalPoliciesV3);
+        Assert.True(status.Failing);
+        Assert.False(status.Awaited);
+        var snapshot = await harness.WaitForConvergenceAsync();
+        Assert.Equal($"{V1}/v1", Assert.Single(snapshot.CalicoObjects).ApiVersion);
+
+        harness.Server.Restore(GlobalPoliciesV3);
+        await harness.WaitForAsync(s => s.CalicoObjects.Any(o => o.ApiVersion == $"{V3}/v3"), "the API server's copy once it answers");
+        await KubernetesSourceHarness.WaitUntilAsync(() => !harness.StatusOf(GlobalPoliciesV3).Failing, "the failure streak reset");
+    }
+
     [Fact]
     public async Task ServiceAccounts_ListedOverPagesAndWatched_InTheSnapshotWithTheirLabels()
     {

@@ -80,7 +80,7 @@ public sealed class TestApiServer : IAsyncDisposable
         resource.IsCustom ? _servedVersions.GetValueOrDefault(resource.Name, [.. resource.Versions]) : [resource.ApiVersion];
 
     /// <summary>Whether the resource is served and allowed now: what a client can read of it.</summary>
-    public bool IsReadable(ApiResource resource) => ServedVersions(resource).Count > 0 && !_forbidden.ContainsKey(resource.Name);
+    public bool IsReadable(ApiResource resource) => ServedVersions(resource).Count > 0 && !_forbidden.ContainsKey(resource.Name) && !_unavailable.ContainsKey(resource.Name);
 
     /// <summary>
     /// Deletes a custom resource's CRD: every version answers 404, as for a group the server does not know, and its
@@ -112,6 +112,23 @@ public sealed class TestApiServer : IAsyncDisposable
     }
 
     public void Permit(ApiResource resource) => _forbidden.TryRemove(resource.Name, out _);
+
+    /// <summary>
+    /// The resource's API server is down (an aggregated API such as Calico's whose pods are not ready): every request
+    /// for it answers 503 until <see cref="Restore"/>.
+    /// </summary>
+    public void MakeUnavailable(ApiResource resource)
+    {
+        _unavailable[resource.Name] = true;
+        Store.EndWatches(resource);
+    }
+
+    public void Restore(ApiResource resource) => _unavailable.TryRemove(resource.Name, out _);
+
+    public int UnavailableAnswers(ApiResource resource) => _unavailableAnswers.GetValueOrDefault(resource.Name);
+
+    private readonly ConcurrentDictionary<string, bool> _unavailable = new();
+    private readonly ConcurrentDictionary<string, int> _unavailableAnswers = new();
 
     public int OpenWatchCount => Store.OpenWatches().Count;
 
@@ -273,6 +290,12 @@ public sealed class TestApiServer : IAsyncDisposable
         if (resource is null || !HttpMethods.IsGet(request.Method))
         {
             await WriteNotFoundAsync(context).ConfigureAwait(false);
+            return;
+        }
+        if (_unavailable.ContainsKey(resource.Name))
+        {
+            _unavailableAnswers.AddOrUpdate(resource.Name, 1, (_, n) => n + 1);
+            await WriteStatusAsync(context, 503, "ServiceUnavailable", "the server is currently unable to handle the request").ConfigureAwait(false);
             return;
         }
         // Authorisation comes before the resource is looked up: without the rule, a CRD that is not installed is 403 too.
