@@ -295,6 +295,11 @@ internal sealed class ResourceInformer<TObject, TItem> : IResourceInformer
                 KubernetesSourceLog.Failed(_logger, Resource, operation, failures, (long)delay.TotalMilliseconds, _lastError);
                 if (!await TryDelayAsync(delay, cancellationToken).ConfigureAwait(false)) break;
             }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: whatever the last answer was (a 404 that arrived with the cancellation, say), it no longer matters.
+                break;
+            }
         }
     }
 

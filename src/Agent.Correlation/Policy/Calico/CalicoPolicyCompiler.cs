@@ -93,7 +93,8 @@ internal static class CalicoPolicyCompiler
     /// endpoint in a rule (a flow's key judges the peer), and the copies' subjects never overlap.
     /// </summary>
     /// <param name="key">The name verdicts give it, when not its own (a staged policy judged as if enforced keeps its staged name).</param>
-    public static TierPolicy[] Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded, string? key = null)
+    /// <param name="services">The addresses of each Service's endpoints (<c>ns/name</c>), for rules' <c>services</c>; null when validating only.</param>
+    public static TierPolicy[] Compile(CalicoObject policy, IReadOnlyDictionary<string, PolicyTier> tiers, List<string> problems, out string? excluded, string? key = null, IReadOnlyDictionary<string, IpRange[]>? services = null)
     {
         key ??= policy.Key;
         excluded = null;
@@ -135,8 +136,8 @@ internal static class CalicoPolicyCompiler
         var serviceAccountSelector = ParseSelector(spec, "serviceAccountSelector", problems, allowGlobal: false);
 
         var locals = new Dictionary<TierRule, CalicoEntity>();
-        var ingress = Rules(spec, "ingress", ns, global, problems, locals);
-        var egress = Rules(spec, "egress", ns, global, problems, locals);
+        var ingress = Rules(spec, "ingress", ns, global, problems, locals, services);
+        var egress = Rules(spec, "egress", ns, global, problems, locals, services);
 
         // types: written, or inferred as the v3 API server does; a v1 CRD with none reaches Felix as both (semantics.md 1a, 2).
         bool declaresIngress, declaresEgress;
@@ -207,7 +208,7 @@ internal static class CalicoPolicyCompiler
         new(rule.Index, rule.Name, rule.Action, [TierPeer.ForUnrecognised(0, why)], rule.Ports) { PortCondition = rule.PortCondition };
 
     /// <param name="locals">Receives each rule that tests the policy's own endpoint by labels, with that test.</param>
-    private static TierRule[] Rules(JsonElement spec, string field, string? ns, bool global, List<string> problems, Dictionary<TierRule, CalicoEntity> locals)
+    private static TierRule[] Rules(JsonElement spec, string field, string? ns, bool global, List<string> problems, Dictionary<TierRule, CalicoEntity> locals, IReadOnlyDictionary<string, IpRange[]>? services)
     {
         if (spec.ValueKind != JsonValueKind.Object || !spec.TryGetProperty(field, out var list) || list.ValueKind == JsonValueKind.Null) return [];
         if (list.ValueKind != JsonValueKind.Array)
@@ -243,8 +244,8 @@ internal static class CalicoPolicyCompiler
             var peerSide = ingress ? source : destination;
             var localSide = ingress ? destination : source;
             string peerAt = $"{at}.{(ingress ? "source" : "destination")}";
-            var peer = Entity(peerSide, peerAt, ns, global, problems);
-            var local = Entity(localSide, $"{at}.{(ingress ? "destination" : "source")}", ns, global, problems);
+            var peer = Entity(peerSide, peerAt, ns, global, problems, services);
+            var local = Entity(localSide, $"{at}.{(ingress ? "destination" : "source")}", ns, global, problems, services);
             var destinationPorts = Ports(destination, "ports", $"{at}.destination", protocol, problems);
             var destinationNotPorts = Ports(destination, "notPorts", $"{at}.destination", protocol, problems);
             bool sourcePorts = source.ValueKind == JsonValueKind.Object && (source.TryGetProperty("ports", out _) || source.TryGetProperty("notPorts", out _));
@@ -295,7 +296,7 @@ internal static class CalicoPolicyCompiler
         return new IcmpTest(type, code);
     }
 
-    private static CalicoEntity Entity(JsonElement entity, string at, string? ns, bool global, List<string> problems)
+    private static CalicoEntity Entity(JsonElement entity, string at, string? ns, bool global, List<string> problems, IReadOnlyDictionary<string, IpRange[]>? services)
     {
         if (entity.ValueKind != JsonValueKind.Object) return new CalicoEntity(ns, global, null, null, null, null, [], []);
         var selector = ParseSelector(entity, "selector", problems, allowGlobal: false, at);
@@ -314,7 +315,29 @@ internal static class CalicoPolicyCompiler
                 }
             }
         }
-        return new CalicoEntity(ns, global, selector, notSelector, namespaceSelector, serviceAccounts, Nets(entity, "nets", at, problems), Nets(entity, "notNets", at, problems));
+        return new CalicoEntity(ns, global, selector, notSelector, namespaceSelector, serviceAccounts, Nets(entity, "nets", at, problems), Nets(entity, "notNets", at, problems))
+        {
+            Service = Service(entity, at, ns, problems, services),
+        };
+    }
+
+    /// <summary>
+    /// A rule's <c>services</c> (<c>name</c>, <c>namespace</c>, the policy's by default): the addresses of the Service's
+    /// endpoints, as Felix resolves it from EndpointSlices (destination ports are the rule's own <c>ports</c>).
+    /// A Service the cluster does not hold has no addresses: the rule matches nothing.
+    /// </summary>
+    private static CalicoService? Service(JsonElement entity, string at, string? ns, List<string> problems, IReadOnlyDictionary<string, IpRange[]>? services)
+    {
+        if (!entity.TryGetProperty("services", out var value) || value.ValueKind == JsonValueKind.Null) return null;
+        string? name = value.ValueKind == JsonValueKind.Object ? Text(value, "name") : null;
+        string? serviceNs = value.ValueKind == JsonValueKind.Object ? Text(value, "namespace") ?? ns : null;
+        if (string.IsNullOrEmpty(name) || string.IsNullOrEmpty(serviceNs))
+        {
+            problems.Add($"{at}.services: needs a name{(ns is null ? " and a namespace (a GlobalNetworkPolicy has none of its own)" : "")}");
+            return null;
+        }
+        string key = $"{serviceNs}/{name}";
+        return new CalicoService(key, services?.GetValueOrDefault(key) ?? []);
     }
 
     private static CalicoSelector Both(CalicoSelector a, CalicoSelector b) =>
@@ -430,6 +453,9 @@ internal static class CalicoPolicyCompiler
         return value;
     }
 }
+
+/// <summary>A Service a rule names, with its endpoints' addresses (none when the cluster does not hold it).</summary>
+internal sealed record CalicoService(string Key, IpRange[] Addresses);
 
 /// <summary>An ICMP type and, optionally, code; no type matches every ICMP message.</summary>
 internal sealed record IcmpTest(int? Type, int? Code)
@@ -619,13 +645,16 @@ internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? sele
     // Scoped to namespaces: by namespaceSelector, or, in a NetworkPolicy, to its own when any selector is given.
     private readonly bool _scoped = namespaceSelector is not null || (!global && (selector is not null || notSelector is not null || serviceAccounts is not null));
 
-    public IpRange[] AllNetworks { get; } = [.. nets, .. notNets];
+    /// <summary>A rule's <c>services</c>: the peer must be one of the Service's endpoints.</summary>
+    public CalicoService? Service { get; init; }
+
+    public IpRange[] AllNetworks => [.. nets, .. notNets, .. Service?.Addresses ?? []];
 
     /// <summary>Whether the entity tests anything.</summary>
-    public bool Constrains => selector is not null || notSelector is not null || namespaceSelector is not null || serviceAccounts is not null || nets.Length > 0 || notNets.Length > 0;
+    public bool Constrains => selector is not null || notSelector is not null || namespaceSelector is not null || serviceAccounts is not null || nets.Length > 0 || notNets.Length > 0 || Service is not null;
 
     /// <summary>Whether it tests addresses (nets, notNets), which the policy's own endpoint is not judged by.</summary>
-    public bool TestsAddress => nets.Length > 0 || notNets.Length > 0;
+    public bool TestsAddress => nets.Length > 0 || notNets.Length > 0 || Service is not null;
 
     /// <summary>
     /// The entity as a test of the policy's own endpoint, by its labels (the destination of an ingress rule, the source
@@ -641,6 +670,7 @@ internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? sele
     {
         var ip = peer.Ip;
         if (nets.Length > 0 && !Any(nets, ip)) return PeerMatch.No;
+        if (Service is { } service && !Any(service.Addresses, ip)) return PeerMatch.No;
         if (Any(notNets, ip)) return PeerMatch.No;
         if (Positive && !(peer.Identity is { } own && Selects(own) || AnySet(in peer, Selects))) return PeerMatch.No;
         if (notSelector is not null && (peer.Identity is { } mine && notSelector.Matches(mine) || AnySet(in peer, notSelector.Matches))) return PeerMatch.No;
@@ -695,6 +725,7 @@ internal sealed class CalicoEntity(string? ns, bool global, CalicoSelector? sele
         if (serviceAccounts is not null) parts.Add($"serviceAccounts {serviceAccounts}");
         if (nets.Length > 0) parts.Add($"nets {string.Join(",", nets.Select(n => n.Text))}");
         if (notNets.Length > 0) parts.Add($"notNets {string.Join(",", notNets.Select(n => n.Text))}");
+        if (Service is { } service) parts.Add($"services {service.Key} ({service.Addresses.Length} endpoint address(es))");
         return parts.Count == 0 ? "anything" : string.Join(" and ", parts);
     }
 }

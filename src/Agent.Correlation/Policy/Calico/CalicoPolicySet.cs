@@ -43,6 +43,7 @@ internal sealed class CalicoPolicySet
             tiers[compiled.Name] = compiled;
         }
 
+        var services = ServiceAddresses(snapshot);
         var policies = new List<TierPolicy>();
         var networks = new List<LabelledNetwork>();
         foreach (var item in snapshot.CalicoObjects)
@@ -51,7 +52,7 @@ internal sealed class CalicoPolicySet
             switch (item.Kind)
             {
                 case CalicoObject.NetworkPolicy or CalicoObject.GlobalNetworkPolicy:
-                    var compiled = CalicoPolicyCompiler.Compile(item, tiers, problems, out string? excluded);
+                    var compiled = CalicoPolicyCompiler.Compile(item, tiers, problems, out string? excluded, services: services);
                     // An invalid policy is not guessed at: a selector read wrongly would select the wrong pods.
                     if (problems.Count > 0) Note(notes, item, problems);
                     else if (excluded is not null) notes.Add(excluded);
@@ -63,7 +64,7 @@ internal sealed class CalicoPolicySet
                         notes.Add(CalicoStaging.NotInPendingView(item));
                         break;
                     }
-                    var stagedPolicies = CalicoPolicyCompiler.Compile(CalicoStaging.AsEnforced(item), tiers, problems, out string? stagedExcluded, item.Key);
+                    var stagedPolicies = CalicoPolicyCompiler.Compile(CalicoStaging.AsEnforced(item), tiers, problems, out string? stagedExcluded, item.Key, services);
                     if (problems.Count > 0) Note(notes, item, problems);
                     else if (stagedExcluded is not null) notes.Add(stagedExcluded);
                     else policies.AddRange(stagedPolicies);
@@ -83,6 +84,13 @@ internal sealed class CalicoPolicySet
         }
         return new CalicoPolicySet([.. policies], [.. networks], [.. notes]);
     }
+
+    /// <summary>Each Service's endpoint addresses (every one its EndpointSlices list, ready or not), by <c>ns/name</c>.</summary>
+    private static Dictionary<string, IpRange[]> ServiceAddresses(ClusterSnapshot snapshot) =>
+        snapshot.EndpointSlices.Where(s => s.ServiceName is not null)
+            .GroupBy(s => $"{s.Namespace}/{s.ServiceName}", StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.SelectMany(s => s.Endpoints).SelectMany(e => e.Addresses).Distinct()
+                .Select(ip => { var key = Endpoints.IpKey.From(ip); return new IpRange(key, key, ip.ToString()); }).ToArray(), StringComparer.Ordinal);
 
     private static void Note(List<string> notes, CalicoObject item, List<string> problems)
     {

@@ -146,6 +146,33 @@ public sealed class CalicoEngineTests
     }
 
     [Fact]
+    public void Evaluate_ServicesInARule_MatchTheServicesEndpoints()
+    {
+        var loaded = ManifestLoader.LoadFromText(Gnp + """
+            metadata: {name: web-to-db-service}
+            spec:
+              selector: app == 'web'
+              types: [Egress]
+              egress:
+              - {action: Allow, destination: {services: {name: db, namespace: prod}}}
+              - {action: Allow, destination: {services: {name: gone, namespace: prod}}}
+            """);
+        Assert.Empty(loaded.Errors);
+        var slice = new EndpointSliceInfo
+        {
+            Namespace = "prod",
+            Name = "db-abc",
+            ServiceName = "db",
+            Endpoints = [new EndpointSliceEndpoint([Db.Ips[0]], true, "prod", "db")],
+        };
+        var engine = PolicyEngine.Compile(new ClusterSnapshot(1, [Namespace("prod"), Namespace("tools")], [Web, Db, Tool], [], [slice], [], [], null, loaded.Snapshot.CalicoObjects));
+        Assert.True(engine.Evaluate(Web, Db, 5432).Allowed);
+        var other = engine.Evaluate(Web, Tool, 5432);
+        Assert.False(other.Allowed);
+        Assert.Equal(["GlobalNetworkPolicy/web-to-db-service"], other.Egress!.Policies);
+    }
+
+    [Fact]
     public void Evaluate_IcmpType_IsJudgedFromTheFlowsFirstMessage()
     {
         var engine = Engine(Gnp + """
