@@ -94,8 +94,19 @@ internal static partial class ManifestText
     };
 
     /// <summary>A string plain when YAML reads it back as that string, else double-quoted (JSON's escapes are YAML's).</summary>
-    private static string Scalar(string s) =>
-        Plain().IsMatch(s) && !NotAString().IsMatch(s) ? s : JsonSerializer.Serialize(s, ManifestJsonContext.Default.String);
+    private static string Scalar(string s) => Plain().IsMatch(s) && !NotAString().IsMatch(s) ? s : Quoted(s);
+
+    private static string Quoted(string s)
+    {
+        var text = new StringBuilder(s.Length + 2).Append('"');
+        foreach (char c in s)
+        {
+            if (c is '"' or '\\') text.Append('\\').Append(c);
+            else if (c < 0x20 || c is '\u007f' or '\u0085' or '\u2028' or '\u2029') text.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            else text.Append(c);
+        }
+        return text.Append('"').ToString();
+    }
 
     [GeneratedRegex(@"^[A-Za-z0-9_/][A-Za-z0-9_./-]*$")]
     private static partial Regex Plain();
@@ -150,6 +161,3 @@ internal static partial class ManifestText
         }
     }
 }
-
-[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
-internal sealed partial class ManifestJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
