@@ -100,8 +100,11 @@ internal static class RecommendCheck
                 {
                     long weight = from == to ? (long)from.Pods.Count * (from.Pods.Count - 1) : (long)from.Pods.Count * to.Pods.Count;
                     if (weight == 0) continue;
-                    var destination = new ResolvedEndpoint(EndpointKind.Pod, pod: to.Representative);
-                    var destinationIp = IpKey.From(to.Representative!.Ips[0]);
+                    // Two pods of one workload, never a pod with itself: an endpoint's traffic to itself is not policed.
+                    var target = from == to ? to.Second : to.Representative;
+                    if (target is not { Ips.Count: > 0 }) continue;
+                    var destination = new ResolvedEndpoint(EndpointKind.Pod, pod: target);
+                    var destinationIp = IpKey.From(target.Ips[0]);
                     foreach (var (protocol, port) in ports)
                     {
                         if (builder.PodEdges.Contains(($"{ns}/{from.Name}", $"{ns}/{to.Name}", port, protocol))) continue;

@@ -98,5 +98,13 @@ internal sealed class WorkloadFacts(string ns, string name)
     public List<ContainerPortInfo> DeclaredPorts { get; } = [];
     /// <summary>A pod that stands for the workload when tightness is judged.</summary>
     public PodInfo? Representative { get; set; }
+    /// <summary>Another pod of the workload, for the pairs of its own pods.</summary>
+    public PodInfo? Second { get; set; }
+
+    public void Represent(PodInfo pod)
+    {
+        if (Representative is null) Representative = pod;
+        else if (Second is null && pod.Name != Representative.Name) Second = pod;
+    }
     public LabelChoice? Labels { get; set; }
 }

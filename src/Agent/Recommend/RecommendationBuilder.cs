@@ -37,7 +37,7 @@ internal sealed class RecommendationBuilder
             facts.LabelSets.Add(pod.Labels);
             facts.Pods.Add(pod.Name);
             facts.DeclaredPorts.AddRange(pod.Ports);
-            facts.Representative ??= pod;
+            facts.Represent(pod);
         }
         // The DNS every pod needs: the kube-dns Service's pods, by its selector, else CoreDNS's usual label.
         var dnsSelector = cluster.Services.FirstOrDefault(s => s.Key == "kube-system/kube-dns")?.Selector;
@@ -79,9 +79,9 @@ internal sealed class RecommendationBuilder
                 var facts = Facts(end.Namespace ?? "", WorkloadName(end.Workload, end.Pod));
                 facts.LabelSets.Add(LabelSet.Intern(end.Labels));
                 if (end.Pod is { } name) facts.Pods.Add(name);
-                if (facts.Representative is null)
+                if (facts.Second is null && facts.Representative?.Name != end.Pod)
                 {
-                    facts.Representative = new PodInfo
+                    facts.Represent(new PodInfo
                     {
                         Namespace = end.Namespace ?? "",
                         Name = end.Pod ?? "",
@@ -89,7 +89,7 @@ internal sealed class RecommendationBuilder
                         Labels = LabelSet.Intern(end.Labels),
                         Ips = end.Ip is not null && IPAddress.TryParse(end.Ip, out var ip) ? [ip] : [],
                         NodeName = end.Node,
-                    };
+                    });
                 }
             }
             read.Add(new ReadPair(pair, source, destination));
