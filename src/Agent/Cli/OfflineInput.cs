@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using Tripline.Capture.Flows;
 using Tripline.Capture.Sources;
@@ -142,4 +143,32 @@ internal static class OfflineInput
         {
         }
     }
+}
+
+/// <summary>The options of the offline analyses' inputs, declared once: the traffic, the cluster and the node replay writes.</summary>
+internal sealed class OfflineInputOptionSet
+{
+    private readonly Option<string[]> _flowLog = EnvironmentDefaults.List("--flow-log", "flow-log files or directories (rotated and gzipped included), from one node or many");
+    private readonly Option<string[]> _pcap = EnvironmentDefaults.List("--pcap", "capture files instead of flow logs");
+    private readonly Option<string[]> _manifests;
+    private readonly Option<string?> _kubeconfig;
+    private readonly Option<string> _node = EnvironmentDefaults.Node();
+
+    public OfflineInputOptionSet(string cluster)
+    {
+        _manifests = EnvironmentDefaults.List("--manifests", $"{cluster}, from manifest files or directories");
+        _kubeconfig = EnvironmentDefaults.String("--kubeconfig", $"{cluster}, from the API server (in-cluster when neither this nor --manifests is given)");
+    }
+
+    public void AddTo(Command command)
+    {
+        command.Add(_flowLog);
+        command.Add(_pcap);
+        command.Add(_manifests);
+        command.Add(_kubeconfig);
+        command.Add(_node);
+    }
+
+    public (IReadOnlyList<string> FlowLogs, IReadOnlyList<string> Pcaps, IReadOnlyList<string> Manifests, string? Kubeconfig, string Node) Bind(ParseResult parse) =>
+        (parse.GetValue(_flowLog) ?? [], parse.GetValue(_pcap) ?? [], parse.GetValue(_manifests) ?? [], parse.GetValue(_kubeconfig), parse.GetValue(_node) ?? Environment.MachineName);
 }

@@ -16,10 +16,7 @@ internal static class RecommendCommand
 {
     public static Command Create()
     {
-        var flowLog = EnvironmentDefaults.List("--flow-log", "flow-log files or directories (rotated and gzipped included), from one node or many");
-        var pcap = EnvironmentDefaults.List("--pcap", "capture files instead of flow logs");
-        var manifests = EnvironmentDefaults.List("--manifests", "the cluster, from manifest files or directories");
-        var kubeconfig = EnvironmentDefaults.String("--kubeconfig", "the cluster, from the API server (in-cluster when neither this nor --manifests is given)");
+        var inputs = new OfflineInputOptionSet("the cluster");
         var namespaces = EnvironmentDefaults.List("--namespace", "namespaces to recommend for (default: every namespace a pod of the traffic lives in)");
         var since = EnvironmentDefaults.String("--since", "flows ended at or after: a duration back from now (30m, 2h, 1d) or an RFC 3339 time");
         var until = EnvironmentDefaults.String("--until", "flows ended at or before: an RFC 3339 time or a duration back from now");
@@ -29,28 +26,32 @@ internal static class RecommendCommand
         var defaultDeny = EnvironmentDefaults.Flag("--default-deny", "add each namespace's default-deny policy, and show what it alone would deny");
         var mergeCidrs = EnvironmentDefaults.Flag("--merge-cidrs", "merge addresses into the fewest CIDRs that cover no unobserved address");
         var includeDenied = EnvironmentDefaults.Flag("--include-denied", "allow flows that the policies in force denied, too (left out by default)");
-        var node = EnvironmentDefaults.Node();
         var command = new Command("recommend", "Write least-privilege policies from observed traffic, one per workload, and prove them on it.")
         {
-            flowLog, pcap, manifests, kubeconfig, namespaces, since, until, kind, output, outDir, defaultDeny, mergeCidrs, includeDenied, node,
+            namespaces, since, until, kind, output, outDir, defaultDeny, mergeCidrs, includeDenied,
         };
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new RecommendOptions
+        inputs.AddTo(command);
+        command.SetAction((parse, cancellationToken) =>
         {
-            FlowLogs = parse.GetValue(flowLog) ?? [],
-            Pcaps = parse.GetValue(pcap) ?? [],
-            Manifests = parse.GetValue(manifests) ?? [],
-            Kubeconfig = parse.GetValue(kubeconfig),
-            Namespaces = parse.GetValue(namespaces) ?? [],
-            Since = parse.GetValue(since),
-            Until = parse.GetValue(until),
-            Kind = parse.GetValue(kind) ?? "networkpolicy",
-            Output = parse.GetValue(output) ?? "yaml",
-            Out = parse.GetValue(outDir),
-            DefaultDeny = parse.GetValue(defaultDeny),
-            MergeCidrs = parse.GetValue(mergeCidrs),
-            IncludeDenied = parse.GetValue(includeDenied),
-            Node = parse.GetValue(node) ?? Environment.MachineName,
-        }, StandardStreams.OpenOutput(), Console.Error, cancellationToken)));
+            var (flowLogs, pcaps, manifests, kubeconfig, node) = inputs.Bind(parse);
+            return Task.FromResult(Run(new RecommendOptions
+            {
+                FlowLogs = flowLogs,
+                Pcaps = pcaps,
+                Manifests = manifests,
+                Kubeconfig = kubeconfig,
+                Namespaces = parse.GetValue(namespaces) ?? [],
+                Since = parse.GetValue(since),
+                Until = parse.GetValue(until),
+                Kind = parse.GetValue(kind) ?? "networkpolicy",
+                Output = parse.GetValue(output) ?? "yaml",
+                Out = parse.GetValue(outDir),
+                DefaultDeny = parse.GetValue(defaultDeny),
+                MergeCidrs = parse.GetValue(mergeCidrs),
+                IncludeDenied = parse.GetValue(includeDenied),
+                Node = node,
+            }, StandardStreams.OpenOutput(), Console.Error, cancellationToken));
+        });
         return command;
     }
 

@@ -13,34 +13,35 @@ internal static class WhatIfCommand
 {
     public static Command Create()
     {
-        var flowLog = EnvironmentDefaults.List("--flow-log", "flow-log files or directories (rotated and gzipped included), from one node or many");
-        var pcap = EnvironmentDefaults.List("--pcap", "capture files instead of flow logs");
-        var manifests = EnvironmentDefaults.List("--manifests", "the cluster as it is, from manifest files or directories");
-        var kubeconfig = EnvironmentDefaults.String("--kubeconfig", "the cluster as it is, from the API server (in-cluster when neither this nor --manifests is given)");
+        var inputs = new OfflineInputOptionSet("the cluster as it is");
         var apply = EnvironmentDefaults.List("--apply", "documents applied as kubectl apply -f would (policies, namespaces, pods)");
         var delete = EnvironmentDefaults.List("--delete", "policies removed: KIND/NAMESPACE/NAME (NetworkPolicy/shop/db), or KIND/NAME for a cluster-scoped kind (ClusterNetworkPolicy/deny-metadata); Calico's as records name them (NetworkPolicy(calico)/shop/db, GlobalNetworkPolicy/name)");
-        var node = EnvironmentDefaults.Node();
         var output = EnvironmentDefaults.String("--output", "table or json (one line per changed flow)", "table");
         var failOnBreak = EnvironmentDefaults.Flag("--fail-on-break", "exit 3 when any flow would be newly denied (a CI gate)");
         var filters = new FlowFilterOptionSet();
         var command = new Command("whatif", "What would a policy change break? Judge recorded traffic before and after the change, and list the flows whose verdict flips.")
         {
-            flowLog, pcap, manifests, kubeconfig, apply, delete, node, output, failOnBreak,
+            apply, delete, output, failOnBreak,
         };
+        inputs.AddTo(command);
         filters.AddTo(command);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new WhatIfOptions
+        command.SetAction((parse, cancellationToken) =>
         {
-            FlowLogs = parse.GetValue(flowLog) ?? [],
-            Pcaps = parse.GetValue(pcap) ?? [],
-            Manifests = parse.GetValue(manifests) ?? [],
-            Kubeconfig = parse.GetValue(kubeconfig),
-            Apply = parse.GetValue(apply) ?? [],
-            Delete = parse.GetValue(delete) ?? [],
-            Node = parse.GetValue(node) ?? Environment.MachineName,
-            Output = parse.GetValue(output) ?? "table",
-            FailOnBreak = parse.GetValue(failOnBreak),
-            Filter = filters.Bind(parse),
-        }, StandardStreams.OpenOutput(), Console.Error, cancellationToken)));
+            var (flowLogs, pcaps, manifestPaths, kubeconfigPath, nodeName) = inputs.Bind(parse);
+            return Task.FromResult(Run(new WhatIfOptions
+            {
+                FlowLogs = flowLogs,
+                Pcaps = pcaps,
+                Manifests = manifestPaths,
+                Kubeconfig = kubeconfigPath,
+                Apply = parse.GetValue(apply) ?? [],
+                Delete = parse.GetValue(delete) ?? [],
+                Node = nodeName,
+                Output = parse.GetValue(output) ?? "table",
+                FailOnBreak = parse.GetValue(failOnBreak),
+                Filter = filters.Bind(parse),
+            }, StandardStreams.OpenOutput(), Console.Error, cancellationToken));
+        });
         return command;
     }
 

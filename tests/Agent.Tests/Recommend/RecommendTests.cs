@@ -270,21 +270,10 @@ public sealed class RecommendTests : IDisposable
         status: { phase: Running, podIPs: [ { ip: 10.1.0.41 } ] }
         """;
 
-    /// <summary>TCP connections (client, server, port), written whole.</summary>
     private string Capture(params (string From, string To, ushort Port)[] connections)
     {
         string path = Path.Combine(_dir, "traffic.pcap");
-        using var pcap = new TestPcap(File.Create(path));
-        long t = 1_764_100_000_000_000;
-        ushort clientPort = 30000;
-        foreach (var (from, to, port) in connections)
-        {
-            uint c = TestPcap.Ip(from), s = TestPcap.Ip(to);
-            pcap.Write(t += 1000, TestPcap.Tcp(c, clientPort, s, port, 0x02));
-            pcap.Write(t += 1000, TestPcap.Tcp(s, port, c, clientPort, 0x12));
-            pcap.Write(t += 1000, TestPcap.Tcp(c, clientPort, s, port, 0x11));
-            pcap.Write(t += 1000, TestPcap.Tcp(s, port, c, clientPort++, 0x11));
-        }
+        TestPcap.WriteConnections(path, connections);
         return path;
     }
 
