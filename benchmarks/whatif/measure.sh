@@ -15,23 +15,7 @@ trap 'rm -rf "$work"' EXIT
 scripts/publish.sh "$work/app" >/dev/null
 agent="$work/app/tripline"
 "$agent" replay --pcap deploy/demo/traffic.pcap --manifests deploy/demo --flow-log "$work/seed.log" >/dev/null
-python3 - "$work/seed.log" "$work/big.log" "$size" <<'PY'
-import json, sys
-seed = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-target = int(sys.argv[3]) << 20
-with open(sys.argv[2], "w") as out:
-    written, round = 0, 0
-    while written < target:
-        for r in seed:
-            r = dict(r)
-            r["flow_id"] = "%016x" % (int(r["flow_id"], 16) ^ (round * 0x9E3779B97F4A7C15 & (2**64 - 1)))
-            if "port" in r.get("src", {}):
-                r["src"] = dict(r["src"], port=20000 + (round * 131 + written) % 40000)
-            line = json.dumps(r, separators=(",", ":")) + "\n"
-            out.write(line)
-            written += len(line)
-        round += 1
-PY
+python3 benchmarks/flows/repeat-log.py "$work/seed.log" "$work/big.log" "$size"
 run() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n 1; }
 measure() {
   local log=$1 best_flows="" best_whatif="" rss_flows=0 rss_whatif=0

@@ -183,6 +183,25 @@ public sealed class ClusterModel
         }, backends.Length);
     }
 
+    /// <summary>
+    /// The ready backends of <paramref name="service"/> that a flow to its <paramref name="port"/> reaches, each with the
+    /// port it reaches there (policies judge the pod on that port, after the ClusterIP is translated); empty when the
+    /// Service declares no such port or has no ready backend.
+    /// </summary>
+    public IReadOnlyList<(PodInfo Pod, int Port)> ServiceBackends(ServiceInfo service, int port, PolicyProtocol protocol)
+    {
+        string protocolName = protocol.ToString();
+        var servicePort = service.Ports.FirstOrDefault(p => p.Port == port && string.Equals(p.Protocol, protocolName, StringComparison.Ordinal));
+        if (servicePort is null || !_backends.TryGetValue(service.Key, out var backends)) return [];
+        var result = new List<(PodInfo, int)>();
+        foreach (var backend in backends)
+        {
+            int targetPort = TargetPort(servicePort, backend);
+            if (targetPort > 0) result.Add((backend.Pod, targetPort));
+        }
+        return result;
+    }
+
     private static int TargetPort(ServicePortInfo servicePort, ServiceBackend backend)
     {
         if (backend.SlicePorts is { } slicePorts)

@@ -12,6 +12,7 @@ internal static class TriplineCommand
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(FlowsCommand.Create());
         root.Subcommands.Add(Tripline.WhatIf.WhatIfCommand.Create());
+        root.Subcommands.Add(Tripline.Recommend.RecommendCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }

@@ -17,6 +17,10 @@ internal ref struct FlowRecordFields
     public ReadOnlySpan<byte> Time;
     public ReadOnlySpan<byte> Protocol;
     public ReadOnlySpan<byte> Verdict;
+    /// <summary>The agent's node that wrote the record.</summary>
+    public ReadOnlySpan<byte> Node;
+    /// <summary>How the orientation is known: observed, inferred or unknown.</summary>
+    public ReadOnlySpan<byte> Initiator;
     public ReadOnlySpan<byte> Source;
     public ReadOnlySpan<byte> Destination;
     public long Flows;
@@ -49,6 +53,8 @@ internal ref struct FlowRecordFields
                 else if (reader.ValueTextEquals("time"u8)) fields.Time = Scalar(ref reader);
                 else if (reader.ValueTextEquals("protocol"u8)) fields.Protocol = Scalar(ref reader);
                 else if (reader.ValueTextEquals("verdict"u8)) fields.Verdict = Scalar(ref reader);
+                else if (reader.ValueTextEquals("node"u8)) fields.Node = Scalar(ref reader);
+                else if (reader.ValueTextEquals("initiator"u8)) fields.Initiator = Scalar(ref reader);
                 else if (reader.ValueTextEquals("flows"u8))
                 {
                     reader.Read();

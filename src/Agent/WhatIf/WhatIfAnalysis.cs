@@ -37,8 +37,7 @@ internal sealed class WhatIfAnalysis
     private readonly ClusterIndex _index;
     private readonly Dictionary<string, Judged> _cache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Judged>.AlternateLookup<ReadOnlySpan<char>> _lookup;
-    private byte[] _keyBytes = new byte[1024];
-    private char[] _keyChars = new char[1024];
+    private readonly EndpointPairKey _key = new();
 
     public WhatIfAnalysis(ClusterSnapshot before, ClusterSnapshot after)
     {
@@ -53,7 +52,7 @@ internal sealed class WhatIfAnalysis
     /// <summary>The verdicts of one record's flow (its ends, protocol and destination port).</summary>
     public Judged Judge(in FlowRecordFields record)
     {
-        ReadOnlySpan<char> key = Key(in record);
+        ReadOnlySpan<char> key = _key.Of(in record);
         if (_lookup.TryGetValue(key, out var cached)) return cached;
         var judged = JudgeUncached(in record);
         if (_cache.Count >= MaxCached) _cache.Clear();
@@ -90,40 +89,5 @@ internal sealed class WhatIfAnalysis
             : text.SequenceEqual("ICMP"u8) || text.SequenceEqual("ICMPv6"u8) ? PolicyProtocol.ICMP
             : PolicyProtocol.Other;
         return protocol != PolicyProtocol.Other;
-    }
-
-    /// <summary>Protocol, source without its (ephemeral) port, destination: the text of the record, in a reused buffer.</summary>
-    private ReadOnlySpan<char> Key(in FlowRecordFields record)
-    {
-        ReadOnlySpan<byte> source = record.Source;
-        int port = source.IndexOf(",\"port\":"u8);
-        ReadOnlySpan<byte> before = source, after = default;
-        if (port >= 0)
-        {
-            int end = port + 8;
-            while (end < source.Length && source[end] is not ((byte)',' or (byte)'}')) end++;
-            before = source[..port];
-            after = source[end..];
-        }
-        int length = record.Protocol.Length + 1 + before.Length + after.Length + 1 + record.Destination.Length;
-        if (_keyBytes.Length < length)
-        {
-            _keyBytes = new byte[Math.Max(length, _keyBytes.Length * 2)];
-            _keyChars = new char[_keyBytes.Length];
-        }
-        var bytes = _keyBytes.AsSpan();
-        int at = 0;
-        record.Protocol.CopyTo(bytes[at..]);
-        at += record.Protocol.Length;
-        bytes[at++] = (byte)'|';
-        before.CopyTo(bytes[at..]);
-        at += before.Length;
-        after.CopyTo(bytes[at..]);
-        at += after.Length;
-        bytes[at++] = (byte)'|';
-        record.Destination.CopyTo(bytes[at..]);
-        at += record.Destination.Length;
-        int chars = Encoding.UTF8.GetChars(bytes[..at], _keyChars);
-        return _keyChars.AsSpan(0, chars);
     }
 }

@@ -1,13 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
-using Tripline.Capture.Flows;
-using Tripline.Capture.Sources;
 using Tripline.Cli;
 using Tripline.Correlation.Cluster;
-using Tripline.Correlation.Kubernetes;
-using Tripline.Correlation.Manifests;
-using Tripline.Export;
-using Tripline.Hosting;
 using Tripline.Records;
 
 namespace Tripline.WhatIf;
@@ -20,34 +13,35 @@ internal static class WhatIfCommand
 {
     public static Command Create()
     {
-        var flowLog = EnvironmentDefaults.List("--flow-log", "flow-log files or directories (rotated and gzipped included), from one node or many");
-        var pcap = EnvironmentDefaults.List("--pcap", "capture files instead of flow logs");
-        var manifests = EnvironmentDefaults.List("--manifests", "the cluster as it is, from manifest files or directories");
-        var kubeconfig = EnvironmentDefaults.String("--kubeconfig", "the cluster as it is, from the API server (in-cluster when neither this nor --manifests is given)");
+        var inputs = new OfflineInputOptionSet("the cluster as it is");
         var apply = EnvironmentDefaults.List("--apply", "documents applied as kubectl apply -f would (policies, namespaces, pods)");
         var delete = EnvironmentDefaults.List("--delete", "policies removed: KIND/NAMESPACE/NAME (NetworkPolicy/shop/db), or KIND/NAME for a cluster-scoped kind (ClusterNetworkPolicy/deny-metadata); Calico's as records name them (NetworkPolicy(calico)/shop/db, GlobalNetworkPolicy/name)");
-        var node = EnvironmentDefaults.Node();
         var output = EnvironmentDefaults.String("--output", "table or json (one line per changed flow)", "table");
         var failOnBreak = EnvironmentDefaults.Flag("--fail-on-break", "exit 3 when any flow would be newly denied (a CI gate)");
         var filters = new FlowFilterOptionSet();
         var command = new Command("whatif", "What would a policy change break? Judge recorded traffic before and after the change, and list the flows whose verdict flips.")
         {
-            flowLog, pcap, manifests, kubeconfig, apply, delete, node, output, failOnBreak,
+            apply, delete, output, failOnBreak,
         };
+        inputs.AddTo(command);
         filters.AddTo(command);
-        command.SetAction((parse, cancellationToken) => Task.FromResult(Run(new WhatIfOptions
+        command.SetAction((parse, cancellationToken) =>
         {
-            FlowLogs = parse.GetValue(flowLog) ?? [],
-            Pcaps = parse.GetValue(pcap) ?? [],
-            Manifests = parse.GetValue(manifests) ?? [],
-            Kubeconfig = parse.GetValue(kubeconfig),
-            Apply = parse.GetValue(apply) ?? [],
-            Delete = parse.GetValue(delete) ?? [],
-            Node = parse.GetValue(node) ?? Environment.MachineName,
-            Output = parse.GetValue(output) ?? "table",
-            FailOnBreak = parse.GetValue(failOnBreak),
-            Filter = filters.Bind(parse),
-        }, StandardStreams.OpenOutput(), Console.Error, cancellationToken)));
+            var (flowLogs, pcaps, manifestPaths, kubeconfigPath, nodeName) = inputs.Bind(parse);
+            return Task.FromResult(Run(new WhatIfOptions
+            {
+                FlowLogs = flowLogs,
+                Pcaps = pcaps,
+                Manifests = manifestPaths,
+                Kubeconfig = kubeconfigPath,
+                Apply = parse.GetValue(apply) ?? [],
+                Delete = parse.GetValue(delete) ?? [],
+                Node = nodeName,
+                Output = parse.GetValue(output) ?? "table",
+                FailOnBreak = parse.GetValue(failOnBreak),
+                Filter = filters.Bind(parse),
+            }, StandardStreams.OpenOutput(), Console.Error, cancellationToken));
+        });
         return command;
     }
 
@@ -68,10 +62,7 @@ internal static class WhatIfCommand
     internal static int Run(WhatIfOptions options, Stream stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         var problems = new List<string>();
-        if ((options.FlowLogs.Count > 0) == (options.Pcaps.Count > 0)) problems.Add("give the traffic: --flow-log or --pcap (one of them)");
-        foreach (string path in options.FlowLogs.Where(p => !File.Exists(p) && !Directory.Exists(p))) problems.Add($"--flow-log: no such file or directory: {path}");
-        foreach (string path in options.Pcaps.Where(p => p != "-" && !File.Exists(p))) problems.Add($"--pcap: no such file: {path}");
-        if (options.Manifests.Count > 0 && options.Kubeconfig is not null) problems.Add("--manifests and --kubeconfig exclude each other: the cluster comes from one source");
+        OfflineInput.Validate(options.FlowLogs, options.Pcaps, options.Manifests, options.Kubeconfig, problems);
         if (options.Output is not ("table" or "json")) problems.Add($"--output: '{options.Output}' is not table or json");
         FlowFilter.TryCreate(options.Filter, DateTimeOffset.UtcNow, out var filter, out var filterProblems);
         problems.AddRange(filterProblems);
@@ -80,7 +71,7 @@ internal static class WhatIfCommand
         // The change first: a document that does not parse fails the run before any traffic is read.
         var change = ProposedChange.Load(options.Apply, options.Delete, problems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
-        if (!TryLoadCluster(options, stderr, cancellationToken, out var before)) return ExitCodes.BadUsage;
+        if (!OfflineInput.TryLoadCluster(options.Manifests, options.Kubeconfig, "whatif", stderr, cancellationToken, out var before)) return ExitCodes.BadUsage;
         var after = change.AppliedTo(before, problems);
         if (problems.Count > 0) return Fail(stderr, problems, ExitCodes.BadUsage);
 
@@ -105,46 +96,16 @@ internal static class WhatIfCommand
             if (!record.Event.SequenceEqual("end"u8)) return;
             report.Add(in record, analysis.Judge(in record), DestinationPort(record.Destination));
         };
-        try
-        {
-            if (options.FlowLogs.Count > 0)
-            {
-                foreach (string file in options.FlowLogs.SelectMany(FlowLogReader.ListFiles))
-                {
-                    if (cancellationToken.IsCancellationRequested) break;
-                    try
-                    {
-                        FlowLogReader.ReadFile(file, onLine);
-                    }
-                    catch (FileNotFoundException)
-                    {
-                        // Rotated away while listed.
-                    }
-                    catch (InvalidDataException e)
-                    {
-                        stderr.WriteLine($"tripline whatif: {file}: {e.Message}");
-                    }
-                }
-            }
-            else
-            {
-                int code = ReplayCaptures(options, before, onLine, stderr, cancellationToken);
-                if (code != ExitCodes.Success) return code;
-            }
-        }
-        catch (IOException e)
-        {
-            stderr.WriteLine("tripline whatif: " + e.Message);
-            return ExitCodes.RuntimeFailure;
-        }
+        int code = OfflineInput.ReadTraffic(options.FlowLogs, options.Pcaps, before, options.Node, onLine, "whatif", stderr, cancellationToken);
+        if (code != ExitCodes.Success) return code;
         report.Finish(stderr);
         return options.FailOnBreak && report.NewlyDenied > 0 ? ExitCodes.DeniedFlows : ExitCodes.Success;
     }
 
     /// <summary>Each flow once, at its end record; aggregates are counted.</summary>
-    private static readonly EventFilter JudgedEvents = name => name.SequenceEqual("end"u8) || name.SequenceEqual("aggregate"u8);
+    internal static readonly EventFilter JudgedEvents = name => name.SequenceEqual("end"u8) || name.SequenceEqual("aggregate"u8);
 
-    private static ReadOnlySpan<byte> DestinationPort(ReadOnlySpan<byte> destination)
+    internal static ReadOnlySpan<byte> DestinationPort(ReadOnlySpan<byte> destination)
     {
         int at = destination.IndexOf("\"port\":"u8);
         if (at < 0) return default;
@@ -154,89 +115,9 @@ internal static class WhatIfCommand
         return rest[..end];
     }
 
-    /// <summary>The cluster as it is: manifests, or the API server's lists (read once).</summary>
-    private static bool TryLoadCluster(WhatIfOptions options, TextWriter stderr, CancellationToken cancellationToken, out ClusterSnapshot snapshot)
-    {
-        snapshot = ClusterSnapshot.Empty;
-        if (options.Manifests.Count > 0)
-        {
-            var loaded = ManifestLoader.Load(options.Manifests);
-            foreach (var error in loaded.Errors) stderr.WriteLine("tripline whatif: manifest error: " + error);
-            if (loaded.FilesRead == 0)
-            {
-                stderr.WriteLine("tripline whatif: --manifests: no .yaml, .yml or .json files found");
-                return false;
-            }
-            snapshot = loaded.Snapshot;
-            return true;
-        }
-        try
-        {
-            var source = new KubernetesClusterSource(new KubernetesSourceOptions { KubeconfigPath = options.Kubeconfig });
-            try
-            {
-                source.StartAsync(cancellationToken).GetAwaiter().GetResult();
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(TimeSpan.FromMinutes(2));
-                source.WaitForSyncAsync(timeout.Token).GetAwaiter().GetResult();
-                snapshot = source.Current;
-                return true;
-            }
-            finally
-            {
-                source.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-        }
-        catch (Exception e) when (e is ArgumentException or k8s.Exceptions.KubeConfigException or IOException or OperationCanceledException or UnauthorizedAccessException)
-        {
-            stderr.WriteLine($"tripline whatif: the cluster: {e.Message}{(options.Kubeconfig is null ? " (pass --kubeconfig or --manifests)" : "")}");
-            return false;
-        }
-    }
-
-    /// <summary>Captures: the flows replay would record, as records, judged like a flow log's.</summary>
-    private static int ReplayCaptures(WhatIfOptions options, ClusterSnapshot before, FlowLineHandler onLine, TextWriter stderr, CancellationToken cancellationToken)
-    {
-        using var cluster = new ClusterState(new ManifestClusterSource(new ManifestLoadResult(before, [], new Dictionary<string, int>(), 1)));
-        var records = new RecordLines(onLine);
-        var pipeline = new FlowPipeline(new PcapFileSource([.. options.Pcaps]), cluster, new FlowTableOptions(), [records], options.Node);
-        try
-        {
-            pipeline.RunToEnd(cancellationToken);
-        }
-        catch (InvalidOperationException e)
-        {
-            stderr.WriteLine("tripline whatif: " + e.Message);
-            return ExitCodes.RuntimeFailure;
-        }
-        return ExitCodes.Success;
-    }
-
     private static int Fail(TextWriter stderr, List<string> problems, int code)
     {
         foreach (string problem in problems) stderr.WriteLine("tripline whatif: " + problem);
         return code;
-    }
-
-    /// <summary>Each flow event as the record the flow log would hold, handed to the line handler.</summary>
-    private sealed class RecordLines(FlowLineHandler onLine) : IFlowExporter
-    {
-        private readonly System.Buffers.ArrayBufferWriter<byte> _buffer = new(4096);
-        private Utf8JsonWriter? _writer;
-
-        public void Export(in FlowEvent flowEvent, in Tripline.Correlation.Cluster.FlowJudgement judgement, FlowContext context)
-        {
-            if (flowEvent.Kind != FlowEventKind.End) return;
-            _buffer.ResetWrittenCount();
-            _writer ??= new Utf8JsonWriter(_buffer);
-            _writer.Reset(_buffer);
-            FlowRecordWriter.Write(_writer, in flowEvent, in judgement, context);
-            _writer.Flush();
-            onLine(_buffer.WrittenSpan);
-        }
-
-        public void Flush()
-        {
-        }
     }
 }

@@ -43,6 +43,36 @@ public sealed class PublishTests(PublishedAgent published)
         Assert.Matches(@"flows\s+\d+ \(\d+ allowed, [1-9]\d* denied\)", result.Output);
     }
 
+    /// <summary>
+    /// The README's demo of recommend with the Native AOT executable: the documents are written without reflection, and
+    /// the whatif gate applies them to the demo's traffic without a break, for each kind.
+    /// </summary>
+    [Theory]
+    [InlineData("networkpolicy")]
+    [InlineData("calico")]
+    [InlineData("clusternetworkpolicy")]
+    public async Task Recommend_PublishedAgentOnTheDemo_WhatIfWithTheResultBreaksNothing(string kind)
+    {
+        string dir = Directory.CreateTempSubdirectory("tripline-published-recommend-").FullName;
+        try
+        {
+            string log = Path.Combine(dir, "demo.log"), policies = Path.Combine(dir, "policies"), manifests = DeployFiles.Path("deploy/demo");
+            var replay = await RunAsync(published.Executable, ["replay", "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--manifests", manifests, "--flow-log", log], env: NoEnvironment);
+            Assert.True(replay.ExitCode == 0, replay.Output);
+            var recommend = await RunAsync(published.Executable, ["recommend", "--flow-log", log, "--manifests", manifests, "--namespace", "shop", "--kind", kind, "--default-deny", "--out", policies], env: NoEnvironment);
+            Assert.True(recommend.ExitCode == 0, recommend.Output);
+            Assert.Contains("newly denies no flow", recommend.Output, StringComparison.Ordinal);
+            Assert.Equal(6, Directory.GetFiles(policies, "*.yaml").Length);
+            var whatif = await RunAsync(published.Executable, ["whatif", "--flow-log", log, "--manifests", manifests, "--apply", policies, "--fail-on-break"], env: NoEnvironment);
+            Assert.True(whatif.ExitCode == 0, whatif.Output);
+            Assert.Contains("(0 newly denied", whatif.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Run_PublishedAgentWithTheDaemonSetsEnvironment_ServesProbesAndMetricsAndStopsOnSigterm()
     {

@@ -32,14 +32,28 @@ internal sealed class TestPcap : IDisposable
     public static void WriteConnection(string path, string client, ushort clientPort, string server, ushort serverPort)
     {
         using var writer = new TestPcap(File.Create(path));
-        uint c = Ip(client), s = Ip(server);
         long t = 1_764_100_000_000_000;
-        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x02));
-        writer.Write(t++, Tcp(s, serverPort, c, clientPort, 0x12));
-        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
-        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x11));
-        writer.Write(t++, Tcp(s, serverPort, c, clientPort, 0x11));
-        writer.Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
+        writer.WriteConnection(ref t, client, clientPort, server, serverPort);
+    }
+
+    /// <summary>A capture of whole TCP connections one after the other, each from its own client port (30000 up).</summary>
+    public static void WriteConnections(string path, IEnumerable<(string Client, string Server, ushort Port)> connections)
+    {
+        using var writer = new TestPcap(File.Create(path));
+        long t = 1_764_100_000_000_000;
+        ushort clientPort = 30000;
+        foreach (var (client, server, port) in connections) writer.WriteConnection(ref t, client, clientPort++, server, port);
+    }
+
+    private void WriteConnection(ref long t, string client, ushort clientPort, string server, ushort serverPort)
+    {
+        uint c = Ip(client), s = Ip(server);
+        Write(t++, Tcp(c, clientPort, s, serverPort, 0x02));
+        Write(t++, Tcp(s, serverPort, c, clientPort, 0x12));
+        Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
+        Write(t++, Tcp(c, clientPort, s, serverPort, 0x11));
+        Write(t++, Tcp(s, serverPort, c, clientPort, 0x11));
+        Write(t++, Tcp(c, clientPort, s, serverPort, 0x10));
     }
 
     /// <summary>An Ethernet + IPv4 + TCP frame, headers only.</summary>
