@@ -249,6 +249,25 @@ public sealed class MeshAuditTests : IDisposable
     }
 
     [Fact]
+    public void Replay_Ambient_HboneIsMutualTlsAndPlaintextToTheAppPortIsNot()
+    {
+        string manifests = Path.Combine(_dir, "ambient.yaml");
+        File.WriteAllText(manifests,
+            Namespace("shop", "{ istio.io/dataplane-mode: ambient }") +
+            Pod("shop", "web", "10.2.0.10") + Pod("shop", "api", "10.2.0.20"));
+        string pcap = WriteTraffic(
+            ("10.2.0.10", "10.2.0.20", 15008, PayloadClassTests.ClientHello, PayloadClassTests.ServerHello),
+            ("10.2.0.10", "10.2.0.20", 8080, PayloadClassTests.Http, PayloadClassTests.Http));
+        var records = Replay(manifests, pcap);
+        var hbone = End(records, "10.2.0.10", "10.2.0.20", 15008);
+        Assert.True(hbone.GetProperty("tls").GetBoolean());
+        Assert.Equal("""{"src":true,"dst":true,"peer_authentication":"none","hbone":true}""", hbone.GetProperty("mesh").GetRawText());
+        var bypass = End(records, "10.2.0.10", "10.2.0.20", 8080);
+        Assert.False(bypass.GetProperty("tls").GetBoolean());
+        Assert.Equal("""{"src":true,"dst":true,"peer_authentication":"none"}""", bypass.GetProperty("mesh").GetRawText());
+    }
+
+    [Fact]
     public async Task Metrics_PlaintextCountedOncePerFlowByReason()
     {
         string manifests = WriteCluster();
