@@ -32,9 +32,12 @@ public readonly record struct MeshFacts(bool SourceMeshed, bool DestinationMeshe
     /// A plaintext flow with these facts breaks the mesh's promise: both ends are meshed (their proxies would have
     /// spoken mutual TLS), or the destination's PeerAuthentication is STRICT. Null when plaintext is acceptable here.
     /// </summary>
-    public string? PlaintextReason => PeerAuthentication == PeerAuthenticationMode.Strict ? "strict"
-        : SourceMeshed && DestinationMeshed ? "meshed"
+    public string? PlaintextReason => PeerAuthentication == PeerAuthenticationMode.Strict ? Strict
+        : SourceMeshed && DestinationMeshed ? Meshed
         : null;
+
+    public const string Strict = "strict";
+    public const string Meshed = "meshed";
 
     public static string ModeName(PeerAuthenticationMode mode) => mode switch
     {

@@ -5,6 +5,7 @@ using Tripline.Capture.Parsing;
 using Tripline.Capture.Sources;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Mesh;
 using Tripline.Correlation.Policy;
 
 namespace Tripline.Export;
@@ -60,6 +61,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly BoundedCounter _notEnforced;
     private readonly BoundedCounter _stagedDenied;
     private readonly BoundedCounter _plaintext;
+    private readonly BoundedCounter _plaintextStrict;
     private readonly Counter _packets;
     private readonly Counter _bytes;
     private readonly Counter _lost;
@@ -119,9 +121,13 @@ internal sealed class AgentMetrics : IFlowExporter
                 ["direction", "namespace", "workload", "policy"]),
             [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _plaintext = new BoundedCounter(
-            factory.CreateCounter("tripline_plaintext_flows_total", "TCP flows whose first payload was plaintext where Istio's mutual TLS should be: into a destination whose PeerAuthentication is STRICT (reason strict) or between two meshed pods (reason meshed), counted once per flow by the node of the destination pod.",
-                ["reason", "src_namespace", "dst_namespace", "dst_workload"]),
-            [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
+            factory.CreateCounter("tripline_plaintext_flows_total", "TCP flows whose first payload was plaintext where Istio's mutual TLS should be: between two meshed pods, or into a destination whose PeerAuthentication is STRICT; counted once per flow by the node of the destination pod.",
+                ["src_namespace", "dst_namespace", "dst_workload"]),
+            [true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
+        _plaintextStrict = new BoundedCounter(
+            factory.CreateCounter("tripline_plaintext_strict_flows_total", "The part of tripline_plaintext_flows_total whose destination's PeerAuthentication is STRICT on the port: the workload accepted plaintext it should refuse.",
+                ["src_namespace", "dst_namespace", "dst_workload"]),
+            [true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _packets = factory.CreateCounter("tripline_packets_total", "Packets captured, by interface.", ["interface"]);
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
@@ -170,7 +176,9 @@ internal sealed class AgentMetrics : IFlowExporter
         if (flowEvent.Flow.Tls == false && (flowEvent.Flow.Evidence & FlowEvidence.PlaintextReported) == 0 && judgement.Mesh.PlaintextReason is { } plaintext
             && judgement.Destination.Kind == EndpointKind.Pod && IsLocal(judgement.Destination.Pod!))
         {
-            _plaintext.Inc([plaintext, NamespaceLabel(judgement.Source), judgement.Destination.Pod!.Namespace, WorkloadLabel(judgement.Destination.Pod!)]);
+            string[] labels = [NamespaceLabel(judgement.Source), judgement.Destination.Pod!.Namespace, WorkloadLabel(judgement.Destination.Pod!)];
+            _plaintext.Inc(labels);
+            if (plaintext == MeshFacts.Strict) _plaintextStrict.Inc(labels);
         }
         if (flowEvent.Kind != FlowEventKind.Start) return;
         var verdict = judgement.Verdict;
@@ -244,7 +252,7 @@ internal sealed class AgentMetrics : IFlowExporter
     {
         lock (_collectLock)
         {
-            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded) + Volatile.Read(ref _stagedDenied.Folded) + Volatile.Read(ref _plaintext.Folded));
+            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded) + Volatile.Read(ref _stagedDenied.Folded) + Volatile.Read(ref _plaintext.Folded) + Volatile.Read(ref _plaintextStrict.Folded));
             var sources = Volatile.Read(ref _sources);
             if (sources is null) return;
             CollectCapture(sources);
@@ -338,8 +346,12 @@ internal sealed class AgentMetrics : IFlowExporter
         _enforcement.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
         _stagedDenied.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
         _notEnforced.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
-        _plaintext.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]) || (labels[3] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[3])));
+        _plaintext.Expire(IsGonePlaintextSeries);
+        _plaintextStrict.Expire(IsGonePlaintextSeries);
     }
+
+    private bool IsGonePlaintextSeries(string[] labels) =>
+        !IsLiveNamespace(labels[0]) || !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2]));
 
     private bool IsLiveNamespace(string label) => label is External or NodeEndpoint or BoundedCounter.Other || _liveNamespaces.Contains(label);
 

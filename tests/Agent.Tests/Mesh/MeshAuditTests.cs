@@ -268,7 +268,7 @@ public sealed class MeshAuditTests : IDisposable
     }
 
     [Fact]
-    public async Task Metrics_PlaintextCountedOncePerFlowByReason()
+    public async Task Metrics_PlaintextCountedOncePerFlow_TheStrictPartApart()
     {
         string manifests = WriteCluster();
         string pcap = WriteTraffic(
@@ -280,11 +280,12 @@ public sealed class MeshAuditTests : IDisposable
         using var demo = new DemoTraffic();
         await using var agent = await AgentUnderTest.StartAsync(demo, o => o with { Manifests = [manifests], Pcaps = [pcap], Node = "node-a" });
         string metrics = await agent.GetAsync("/metrics");
-        var lines = metrics.Split('\n').Where(l => l.StartsWith("tripline_plaintext_flows_total{", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        var lines = metrics.Split('\n').Where(l => l.StartsWith("tripline_plaintext_", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(
             """
-            tripline_plaintext_flows_total{reason="meshed",src_namespace="bank",dst_namespace="bank",dst_workload="(none)"} 1
-            tripline_plaintext_flows_total{reason="strict",src_namespace="legacy",dst_namespace="bank",dst_workload="(none)"} 2
+            tripline_plaintext_flows_total{src_namespace="bank",dst_namespace="bank",dst_workload="(none)"} 1
+            tripline_plaintext_flows_total{src_namespace="legacy",dst_namespace="bank",dst_workload="(none)"} 2
+            tripline_plaintext_strict_flows_total{src_namespace="legacy",dst_namespace="bank",dst_workload="(none)"} 2
             """,
             string.Join("\n", lines));
     }
