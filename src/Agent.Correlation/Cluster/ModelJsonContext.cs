@@ -32,6 +32,8 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(AdminPolicyObjectList))]
 [JsonSerializable(typeof(CalicoObject))]
 [JsonSerializable(typeof(CalicoObjectList))]
+[JsonSerializable(typeof(PeerAuthenticationObject))]
+[JsonSerializable(typeof(PeerAuthenticationObjectList))]
 [JsonSerializable(typeof(V1ServiceAccount))]
 [JsonSerializable(typeof(V1ServiceAccountList))]
 [JsonSerializable(typeof(V1Status))]
@@ -48,6 +50,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(Watcher<V1NetworkPolicy>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<AdminPolicyObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<CalicoObject>.WatchEvent))]
+[JsonSerializable(typeof(Watcher<PeerAuthenticationObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1ServiceAccount>.WatchEvent))]
 internal sealed partial class ModelJsonContext : JsonSerializerContext
 {

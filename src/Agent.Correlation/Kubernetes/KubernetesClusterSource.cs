@@ -37,6 +37,7 @@ public sealed class KubernetesClusterSource : IClusterSource
         .. AdminPolicyObject.Kinds.Select(k => (AdminPolicyObject.Group, k.Resource, new[] { "list", "watch" })),
         .. CalicoObject.Kinds.Select(k => (CalicoObject.Group, k.Resource, new[] { "list", "watch" })),
         .. CalicoObject.Kinds.Select(k => (CalicoObject.CrdGroup, k.Resource, new[] { "list", "watch" })),
+        (PeerAuthenticationObject.Group, PeerAuthenticationObject.Resource, ["list", "watch"]),
     ];
 
     private readonly KubernetesSourceOptions _options;
@@ -53,6 +54,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     private readonly ResourceInformer<AdminPolicyObject, AdminPolicyObject>[] _adminPolicies;
     private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calico;
     private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calicoCrds;
+    private readonly ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject> _peerAuthentications;
     private readonly IResourceInformer[] _informers;
     private readonly object _deletedGate = new();
     private readonly List<PodInfo> _deletedPods = [];
@@ -154,7 +156,9 @@ public sealed class KubernetesClusterSource : IClusterSource
         _calico = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.Group))];
         _calicoCrds = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.CrdGroup))];
 
-        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, _serviceAccounts, .. _adminPolicies, .. _calico, .. _calicoCrds];
+        _peerAuthentications = PeerAuthenticationInformer();
+
+        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, _serviceAccounts, .. _adminPolicies, .. _calico, .. _calicoCrds, _peerAuthentications];
     }
 
     /// <summary>TokenReview and SubjectAccessReview with the source's own client and credentials.</summary>
@@ -279,6 +283,34 @@ public sealed class KubernetesClusterSource : IClusterSource
         };
         Wire(informer);
         return informer;
+    }
+
+    /// <summary>
+    /// Istio's PeerAuthentications (<c>security.istio.io</c>, v1 or else v1beta1): the mesh audit's "what it should be".
+    /// An optional custom resource like the admin kinds: a cluster without Istio lacks it, and that is logged once.
+    /// </summary>
+    private ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject> PeerAuthenticationInformer()
+    {
+        var api = new CustomResourceClient<PeerAuthenticationObject, PeerAuthenticationObjectList>(_client.CustomObjects, PeerAuthenticationObject.Group,
+            PeerAuthenticationObject.Resource, PeerAuthenticationObject.KindName, PeerAuthenticationObject.Versions, _logger);
+        var informer = new ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject>(PeerAuthenticationObject.Resource, api.ListAsync, api.WatchAsync, TrimPeerAuthentication, _options, _time, _logger)
+        {
+            ApiGroup = PeerAuthenticationObject.Group,
+            OptionalKind = PeerAuthenticationObject.KindName,
+            WhenForbidden = "Istio's PeerAuthentications are not read, so flows carry no mutual TLS mode (peer_authentication none),",
+        };
+        Wire(informer);
+        return informer;
+    }
+
+    private static PeerAuthenticationObject TrimPeerAuthentication(PeerAuthenticationObject policy)
+    {
+        if (policy.Metadata is { } meta)
+        {
+            meta.ManagedFields = null;
+            meta.Annotations = null;
+        }
+        return policy;
     }
 
     private static string GroupOf(string resource) => RequiredAccess.First(a => a.Resource == resource).ApiGroup;
@@ -438,7 +470,8 @@ public sealed class KubernetesClusterSource : IClusterSource
             // Whether the API server's informer is synced is read before its items: if it stops being synced in
             // between, it empties its cache and raises Changed, and the next snapshot reads the CRDs.
             SelectCalicoObjects(_calico.Select((informer, i) => (informer.Synced, (IReadOnlyList<CalicoObject>)informer.CopyItems(), (IReadOnlyList<CalicoObject>)_calicoCrds[i].CopyItems()))),
-            _serviceAccounts.CopyItems());
+            _serviceAccounts.CopyItems(),
+            _peerAuthentications.CopyItems());
     }
 
     private async Task StatsLoopAsync(CancellationToken cancellationToken)
