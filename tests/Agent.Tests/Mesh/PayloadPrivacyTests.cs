@@ -105,9 +105,9 @@ public sealed class PayloadPrivacyTests : IDisposable
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
             // The capture's flows end at its end of file; wait until every one has its end record.
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (EndRecords(log) < Connections + 1)
+            while (TriplineProcess.EndRecords(log) < Connections + 1)
             {
-                Assert.True(DateTime.UtcNow < deadline, $"{EndRecords(log)} end records after 60 s:\n{agent.Output}");
+                Assert.True(DateTime.UtcNow < deadline, $"{TriplineProcess.EndRecords(log)} end records after 60 s:\n{agent.Output}");
                 await Task.Delay(100);
             }
             foreach (string path in new[] { "/metrics", "/api/v1/flows", "/api/v1/flows?tls=false", "/api/v1/flows?tls=true", $"/api/v1/flows?namespace={Ns}", "/healthz", "/readyz" })
@@ -181,19 +181,6 @@ public sealed class PayloadPrivacyTests : IDisposable
             int at = output.AsSpan().IndexOf(bytes);
             Assert.True(at < 0, $"{form} found in {where} at byte {at}: ...{Encoding.UTF8.GetString(output, Math.Max(0, at - 80), Math.Min(output.Length - Math.Max(0, at - 80), 200))}...");
         }
-    }
-
-    private static int EndRecords(string log)
-    {
-        if (!File.Exists(log)) return 0;
-        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        int ends = 0;
-        while (reader.ReadLine() is { } line)
-        {
-            if (line.Contains("\"event\":\"end\"", StringComparison.Ordinal)) ends++;
-        }
-        return ends;
     }
 
     private static byte[] Embedded(byte[] secret, int at, int length)
@@ -369,6 +356,20 @@ internal sealed class TriplineProcess : IDisposable
         await _process.WaitForExitAsync().WaitAsync(timeout);
         _process.WaitForExit();
         return _process.ExitCode;
+    }
+
+    /// <summary>End records in a flow log that a running agent may be writing.</summary>
+    public static int EndRecords(string log)
+    {
+        if (!File.Exists(log)) return 0;
+        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        int ends = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Contains("\"event\":\"end\"", StringComparison.Ordinal)) ends++;
+        }
+        return ends;
     }
 
     public void Dispose()
