@@ -10,20 +10,24 @@ internal static class MeshManifests
 {
     public const string SidecarStatus = """{"initContainers":["istio-init"],"containers":["istio-proxy"],"revision":"default"}""";
 
-    public static string Namespace(string name) => $"""
+    /// <summary>A namespace with sidecar injection on, or with another label of the mesh (<c>istio.io/dataplane-mode: ambient</c>).</summary>
+    public static string Namespace(string name, string meshLabel = "istio-injection: enabled") => $"""
         apiVersion: v1
         kind: Namespace
         metadata:
           name: {name}
           labels:
             kubernetes.io/metadata.name: {name}
-            istio-injection: enabled
+            {meshLabel}
         ---
 
         """;
 
     /// <summary>A pod of Deployment <paramref name="app"/>, with or without an injected sidecar, declaring <paramref name="ports"/>.</summary>
-    public static string Pod(string ns, string app, string ip, bool sidecar, string node, params int[] ports)
+    public static string Pod(string ns, string app, string ip, bool sidecar, string node, params int[] ports) => Pod(ns, app, ip, sidecar, node, null, ports);
+
+    /// <summary>As above, with one more label (<c>istio.io/dataplane-mode: none</c> opts a pod out of ambient).</summary>
+    public static string Pod(string ns, string app, string ip, bool sidecar, string node, string? label, params int[] ports)
     {
         var yaml = new StringBuilder();
         yaml.Append($"""
@@ -39,6 +43,7 @@ internal static class MeshManifests
                 pod-template-hash: 5d8f7c6b9
 
             """);
+        if (label is not null) yaml.Append("    ").Append(label).Append('\n');
         if (sidecar) yaml.Append("  annotations:\n    sidecar.istio.io/status: '").Append(SidecarStatus).Append("'\n");
         yaml.Append($"""
               ownerReferences:

@@ -166,6 +166,49 @@ public sealed class TrafficGenTlsReplayTests : IDisposable
         Assert.Equal("GET /api/v1", Encoding.ASCII.GetString(plainRequest.Payload[..11]));
     }
 
+    /// <summary>
+    /// Ambient: the namespace's label puts pods in the mesh without sidecars; ztunnels speak HBONE (TLS on 15008). A
+    /// pod labelled <c>istio.io/dataplane-mode: none</c> is out. No PeerAuthentication: the mode is "none".
+    /// </summary>
+    [Fact]
+    public void Replay_AmbientNamespace_HboneIsTlsAndPlaintextBetweenAmbientPodsIsSeen()
+    {
+        string manifests = Path.Combine(_dir, "ambient.yaml");
+        File.WriteAllText(manifests, MeshManifests.Namespace("amb", "istio.io/dataplane-mode: ambient")
+            + MeshManifests.Pod("amb", "x", "10.21.0.10", sidecar: false, "node-a", "istio.io/dataplane-mode: ambient")
+            + MeshManifests.Pod("amb", "y", "10.21.0.20", sidecar: false, "node-a", "app.kubernetes.io/part-of: amb", 15008, 8080)
+            + MeshManifests.Pod("amb", "z", "10.21.0.30", sidecar: false, "node-a", "istio.io/dataplane-mode: none"));
+        string plan = Path.Combine(_dir, "ambient-plan.yaml");
+        File.WriteAllText(plan, """
+            connections:
+              - {from: amb/x-5d8f7c6b9-x1010, to: amb/y-5d8f7c6b9-x1020, port: 15008, payload: tls, count: 2, packets: 12}
+              - {from: amb/x-5d8f7c6b9-x1010, to: amb/y-5d8f7c6b9-x1020, port: 8080, payload: plain, count: 1, packets: 12}
+              - {from: amb/z-5d8f7c6b9-x1030, to: amb/y-5d8f7c6b9-x1020, port: 8080, payload: plain, count: 1, packets: 12}
+            """);
+        var ends = Replay(Generate(manifests, plan, 5), manifests, "ambient.log").Where(r => r.GetProperty("event").GetString() == "end").ToList();
+        string all = string.Join('\n', ends.Select(r => r.GetRawText()));
+        Assert.True(ends.Count == 4, all);
+
+        var hbone = ends.Where(r => Port(r) == 15008).ToList();
+        Assert.Equal(2, hbone.Count);
+        Assert.All(hbone, r =>
+        {
+            Assert.True(r.GetProperty("tls").GetBoolean(), r.GetRawText());
+            var mesh = r.GetProperty("mesh");
+            Assert.True(mesh.GetProperty("src").GetBoolean() && mesh.GetProperty("dst").GetBoolean(), r.GetRawText());
+            Assert.Equal("none", mesh.GetProperty("peer_authentication").GetString());
+            Assert.True(mesh.TryGetProperty("hbone", out var h) && h.GetBoolean(), "HBONE on 15008 not said: " + r.GetRawText());
+        });
+        var inside = Assert.Single(ends, r => Port(r) == 8080 && r.GetProperty("src").GetProperty("ip").GetString() == "10.21.0.10");
+        Assert.False(inside.GetProperty("tls").GetBoolean());
+        Assert.True(inside.GetProperty("mesh").GetProperty("src").GetBoolean() && inside.GetProperty("mesh").GetProperty("dst").GetBoolean(), inside.GetRawText());
+        Assert.False(inside.GetProperty("mesh").TryGetProperty("hbone", out _));
+        var optedOut = Assert.Single(ends, r => Port(r) == 8080 && r.GetProperty("src").GetProperty("ip").GetString() == "10.21.0.30");
+        Assert.False(optedOut.GetProperty("tls").GetBoolean());
+        Assert.False(optedOut.GetProperty("mesh").GetProperty("src").GetBoolean(), optedOut.GetRawText());
+        Assert.True(optedOut.GetProperty("mesh").GetProperty("dst").GetBoolean(), optedOut.GetRawText());
+    }
+
     private static int Port(JsonElement r) => r.GetProperty("dst").GetProperty("port").GetInt32();
 
     private static List<JsonElement> Query(string log, string tls)
