@@ -10,7 +10,7 @@ namespace Tripline.Correlation.Cluster;
 /// <c>selector.matchLabels</c> selects, with per-port modes (<c>portLevelMtls</c>). Read from manifests and the API as a
 /// custom resource that most clusters lack; <see cref="Mesh.MeshView"/> resolves the mode of each pod and port.
 /// </summary>
-public sealed class PeerAuthenticationObject : IKubernetesObject<V1ObjectMeta>
+public sealed class PeerAuthenticationObject : CustomObject
 {
     public const string Group = "security.istio.io";
     public const string KindName = "PeerAuthentication";
@@ -18,15 +18,6 @@ public sealed class PeerAuthenticationObject : IKubernetesObject<V1ObjectMeta>
 
     /// <summary>The versions read, newest first.</summary>
     public static readonly string[] Versions = ["v1", "v1beta1"];
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
 
     [JsonPropertyName("spec")]
     public PeerAuthenticationSpec? Spec { get; set; }
@@ -83,20 +74,4 @@ public sealed class PeerAuthenticationMtls
 {
     [JsonPropertyName("mode")]
     public string? Mode { get; set; }
-}
-
-/// <summary>A list of <see cref="PeerAuthenticationObject"/>, as the API server answers a list of the custom resource.</summary>
-public sealed class PeerAuthenticationObjectList : IKubernetesObject<V1ListMeta>, IItems<PeerAuthenticationObject>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<PeerAuthenticationObject> Items { get; set; } = [];
 }

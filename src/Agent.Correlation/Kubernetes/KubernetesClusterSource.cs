@@ -247,8 +247,8 @@ public sealed class KubernetesClusterSource : IClusterSource
     /// <summary>One kind of <c>policy.networking.k8s.io</c>, read at the newest version the server serves, if any.</summary>
     private ResourceInformer<AdminPolicyObject, AdminPolicyObject> AdminPolicyInformer(string kind, string resource, string[] versions)
     {
-        var api = new CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList>(_client.CustomObjects, AdminPolicyObject.Group, resource, kind, versions, _logger);
-        var informer = new ResourceInformer<AdminPolicyObject, AdminPolicyObject>(resource, api.ListAsync, api.WatchAsync, p => TrimAdminPolicy(p, api), _options, _time, _logger)
+        var api = new CustomResourceClient<AdminPolicyObject, CustomObjectList<AdminPolicyObject>>(_client.CustomObjects, AdminPolicyObject.Group, resource, kind, versions, _logger);
+        var informer = new ResourceInformer<AdminPolicyObject, AdminPolicyObject>(resource, api.ListAsync, api.WatchAsync, p => Trimmed(p, api), _options, _time, _logger)
         {
             ApiGroup = AdminPolicyObject.Group,
             OptionalKind = kind,
@@ -267,7 +267,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     {
         bool apiServer = group == CalicoObject.Group;
         string name = $"{resource}.{group}";
-        var api = new CustomResourceClient<CalicoObject, CalicoObjectList>(_client.CustomObjects, group, resource, kind, [apiServer ? "v3" : "v1"], _logger, name);
+        var api = new CustomResourceClient<CalicoObject, CustomObjectList<CalicoObject>>(_client.CustomObjects, group, resource, kind, [apiServer ? "v3" : "v1"], _logger, name);
         string objects = $"Calico {KubernetesSourceLog.PluralOf(kind)}";
         string fromCrds = $"{objects} are read from their CRDs ({CalicoObject.CrdGroup}/v1) instead";
         string onlyFromApiServer = $"{objects} are judged only if {CalicoObject.Group}/v3 serves them";
@@ -291,9 +291,9 @@ public sealed class KubernetesClusterSource : IClusterSource
     /// </summary>
     private ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject> PeerAuthenticationInformer()
     {
-        var api = new CustomResourceClient<PeerAuthenticationObject, PeerAuthenticationObjectList>(_client.CustomObjects, PeerAuthenticationObject.Group,
+        var api = new CustomResourceClient<PeerAuthenticationObject, CustomObjectList<PeerAuthenticationObject>>(_client.CustomObjects, PeerAuthenticationObject.Group,
             PeerAuthenticationObject.Resource, PeerAuthenticationObject.KindName, PeerAuthenticationObject.Versions, _logger);
-        var informer = new ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject>(PeerAuthenticationObject.Resource, api.ListAsync, api.WatchAsync, TrimPeerAuthentication, _options, _time, _logger)
+        var informer = new ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject>(PeerAuthenticationObject.Resource, api.ListAsync, api.WatchAsync, p => Trimmed(p, api), _options, _time, _logger)
         {
             ApiGroup = PeerAuthenticationObject.Group,
             OptionalKind = PeerAuthenticationObject.KindName,
@@ -301,16 +301,6 @@ public sealed class KubernetesClusterSource : IClusterSource
         };
         Wire(informer);
         return informer;
-    }
-
-    private static PeerAuthenticationObject TrimPeerAuthentication(PeerAuthenticationObject policy)
-    {
-        if (policy.Metadata is { } meta)
-        {
-            meta.ManagedFields = null;
-            meta.Annotations = null;
-        }
-        return policy;
     }
 
     private static string GroupOf(string resource) => RequiredAccess.First(a => a.Resource == resource).ApiGroup;
@@ -328,20 +318,13 @@ public sealed class KubernetesClusterSource : IClusterSource
     }
 
     /// <summary>
-    /// Admin policies are kept whole for their compiler, less the bookkeeping. The objects of a custom resource's list
-    /// and watch carry their kind and apiVersion (typed built-in lists leave them out); one that does not is still
-    /// named by the kind and version it was read as, since the compiler tells the spellings apart by them.
+    /// Custom objects (admin policies, PeerAuthentications) are kept whole for their compilers, less the bookkeeping,
+    /// named by the kind and version they were read as when they do not say (<see cref="CustomObject.Trim"/>).
     /// </summary>
-    private static AdminPolicyObject TrimAdminPolicy(AdminPolicyObject policy, CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList> api)
+    private static T Trimmed<T>(T custom, CustomResourceClient<T, CustomObjectList<T>> api) where T : CustomObject
     {
-        if (string.IsNullOrEmpty(policy.Kind)) policy.Kind = api.Kind;
-        if (string.IsNullOrEmpty(policy.ApiVersion) && api.ServedVersion is { } version) policy.ApiVersion = $"{api.Group}/{version}";
-        if (policy.Metadata is { } meta)
-        {
-            meta.ManagedFields = null;
-            meta.Annotations = null;
-        }
-        return policy;
+        custom.Trim(api.Kind, api.ServedVersion is { } version ? $"{api.Group}/{version}" : null);
+        return custom;
     }
 
     /// <summary>
@@ -351,16 +334,9 @@ public sealed class KubernetesClusterSource : IClusterSource
     /// it has the name and key that Calico's API server gives it. The informer keys its cache by the name as stored,
     /// which is what a DELETED event names.
     /// </summary>
-    private static CalicoObject TrimCalico(CalicoObject calico, CustomResourceClient<CalicoObject, CalicoObjectList> api)
+    private static CalicoObject TrimCalico(CalicoObject calico, CustomResourceClient<CalicoObject, CustomObjectList<CalicoObject>> api)
     {
-        if (string.IsNullOrEmpty(calico.Kind)) calico.Kind = api.Kind;
-        if (string.IsNullOrEmpty(calico.ApiVersion) && api.ServedVersion is { } version) calico.ApiVersion = $"{api.Group}/{version}";
-        if (calico.Metadata is { } meta)
-        {
-            meta.ManagedFields = null;
-            meta.Annotations = null;
-        }
-        return calico.Normalize();
+        return Trimmed(calico, api).Normalize();
     }
 
     /// <summary>
