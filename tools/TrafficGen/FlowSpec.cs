@@ -22,6 +22,17 @@ internal enum CloseKind : byte
     Unanswered,
 }
 
+/// <summary>What a TCP connection's payload looks like.</summary>
+internal enum PayloadKind : byte
+{
+    /// <summary>By the server's port: TLS on 443, 8443 and 6443, Postgres on 5432, Redis on 6379, HTTP otherwise.</summary>
+    ByPort,
+    /// <summary>A TLS handshake (ClientHello, ServerHello) as each side's first data, then application data records.</summary>
+    Tls,
+    /// <summary>HTTP/1.1 text both ways, whatever the port.</summary>
+    Plain,
+}
+
 /// <summary>One conversation to write: who talks to whom, how, how many packets, from when.</summary>
 internal struct FlowSpec
 {
@@ -36,6 +47,11 @@ internal struct FlowSpec
     /// <summary>DNS flows: the index of the name queried.</summary>
     public int DnsRecord;
     public long StartNs;
+    public PayloadKind Payload;
+    /// <summary>TCP: the handshake is left out of the capture, as when capture starts on a connection already open.</summary>
+    public bool MissStart;
+    /// <summary>TCP: every segment after the handshake carries 40 bytes of options (timestamps and three SACK blocks).</summary>
+    public bool LongOptions;
 
     /// <summary>The fewest packets this kind of flow can have.</summary>
     public readonly int MinimumPackets => MinimumFor(Kind, Close);

@@ -24,6 +24,11 @@ internal enum TcpOptionSet : byte
     Syn,
     /// <summary>NOP, NOP, timestamps (12 bytes) on every later segment.</summary>
     Timestamps,
+    /// <summary>
+    /// NOP, NOP, timestamps, NOP, NOP and SACK with three blocks: 40 bytes, the most TCP allows, as a receiver
+    /// recovering from losses sends. The payload starts 94 bytes into an Ethernet/IPv4 frame.
+    /// </summary>
+    Long,
 }
 
 /// <summary>
@@ -58,7 +63,7 @@ internal sealed class FrameBuilder
     public void Tcp(in Leg leg, ushort sourcePort, ushort destinationPort, uint seq, uint ack, TcpFlags flags, ushort window,
         TcpOptionSet options, uint tsValue, uint tsEcho, int payloadLength, PayloadPattern? pattern, ushort ipId)
     {
-        int optionLength = options switch { TcpOptionSet.Syn => 20, TcpOptionSet.Timestamps => 12, _ => 0 };
+        int optionLength = options switch { TcpOptionSet.Syn => 20, TcpOptionSet.Timestamps => 12, TcpOptionSet.Long => 40, _ => 0 };
         int headerLength = 20 + optionLength;
         int segmentLength = headerLength + payloadLength;
         int t = WriteIp(in leg, IpProtocol.Tcp, segmentLength, ipId);
@@ -81,11 +86,21 @@ internal sealed class FrameBuilder
             BinaryPrimitives.WriteUInt32BigEndian(f[(o + 12)..], tsEcho);
             f[o + 16] = 1; f[o + 17] = 3; f[o + 18] = 3; f[o + 19] = 7; // NOP, window scale 7
         }
-        else if (options == TcpOptionSet.Timestamps)
+        else if (options is TcpOptionSet.Timestamps or TcpOptionSet.Long)
         {
             f[o] = 1; f[o + 1] = 1; f[o + 2] = 8; f[o + 3] = 10;
             BinaryPrimitives.WriteUInt32BigEndian(f[(o + 4)..], tsValue);
             BinaryPrimitives.WriteUInt32BigEndian(f[(o + 8)..], tsEcho);
+            if (options == TcpOptionSet.Long)
+            {
+                // Three blocks above the acknowledged sequence: segments that arrived after a lost one.
+                f[o + 12] = 1; f[o + 13] = 1; f[o + 14] = 5; f[o + 15] = 26;
+                for (int b = 0; b < 3; b++)
+                {
+                    BinaryPrimitives.WriteUInt32BigEndian(f[(o + 16 + 8 * b)..], ack + (uint)(2 * b + 1) * 1448);
+                    BinaryPrimitives.WriteUInt32BigEndian(f[(o + 20 + 8 * b)..], ack + (uint)(2 * b + 2) * 1448);
+                }
+            }
         }
         int payloadStart = t + headerLength;
         ulong sum = Checksum.Sum(f.Slice(t, headerLength), PseudoHeader(in leg, IpProtocol.Tcp, segmentLength));

@@ -36,8 +36,9 @@ internal sealed class TrafficGenerator
         public long RttNs;
         public long ThinkNs;
         public int Mss;
-        public PayloadPattern Request;
-        public PayloadPattern Response;
+        public PayloadSet Payloads;
+        public bool ClientSpoke;
+        public bool ServerSpoke;
     }
 
     private readonly Topology _topology;
@@ -124,8 +125,7 @@ internal sealed class TrafficGenerator
             : 80_000 + _rng.Next(320_000);
         f.ThinkNs = _rng.Chance(0.7) ? 2_000_000 + _rng.Next(18_000_000) : 100_000_000 + _rng.Next(900_000_000);
         f.Mss = s.V6 ? 1428 : 1448;
-        (f.Request, f.Response) = PayloadPattern.ForPort(s.ServerPort);
-        if (s.Kind == FlowKind.Udp) (f.Request, f.Response) = (PayloadPattern.Datagram, PayloadPattern.Datagram);
+        f.Payloads = s.Kind == FlowKind.Udp ? PayloadSet.Datagrams : PayloadSet.For(s.Payload, s.ServerPort);
         int closing = s.Close switch
         {
             CloseKind.ClientFin or CloseKind.ServerFin => 3,
@@ -159,8 +159,12 @@ internal sealed class TrafficGenerator
             FlowKind.Dns => WriteDns(ref f, in s),
             _ => WriteIcmp(ref f, in s, now),
         };
-        _writer.Write(now, _frames.Captured, _frames.WireLength);
-        FlowPackets++;
+        // A connection whose start the capture missed: its handshake happened, but before the capture began.
+        if (!(s.MissStart && f.Sent <= 3))
+        {
+            _writer.Write(now, _frames.Captured, _frames.WireLength);
+            FlowPackets++;
+        }
         return f.Sent >= s.Packets ? -1 : gap;
     }
 
@@ -211,6 +215,7 @@ internal sealed class TrafficGenerator
                 case Phase.Request:
                     {
                         int size = 60 + _rng.Next(840);
+                        if (!f.ClientSpoke && f.Payloads.FirstRequest == PayloadPattern.TlsClientHello) size = PayloadPattern.ClientHelloSegment;
                         ClientSegment(ref f, TcpFlags.Psh | TcpFlags.Ack, size, clientTs, serverTs);
                         f.Phase = Phase.Response;
                         f.SegmentsLeft = 1 + (int)Math.Min(_rng.Exponential(2.5), 40);
@@ -271,14 +276,26 @@ internal sealed class TrafficGenerator
     private void ClientSegment(ref ActiveFlow f, TcpFlags flags, int payload, uint tsValue, uint tsEcho)
     {
         FlowSpec s = _specs[f.Spec];
-        _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, f.ServerSeq, flags, 502, TcpOptionSet.Timestamps, tsValue, tsEcho, payload, f.Request, f.ClientIpId++);
+        PayloadPattern pattern = f.Payloads.Request;
+        if (payload > 0)
+        {
+            if (!f.ClientSpoke && f.Payloads.FirstRequest is { } first) pattern = first;
+            f.ClientSpoke = true;
+        }
+        _frames.Tcp(in f.Up, s.ClientPort, s.ServerPort, f.ClientSeq, f.ServerSeq, flags, 502, s.LongOptions ? TcpOptionSet.Long : TcpOptionSet.Timestamps, tsValue, tsEcho, payload, pattern, f.ClientIpId++);
         f.ClientSeq += (uint)payload;
     }
 
     private void ServerSegment(ref ActiveFlow f, TcpFlags flags, int payload, uint tsValue, uint tsEcho)
     {
         FlowSpec s = _specs[f.Spec];
-        _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, f.ServerSeq, f.ClientSeq, flags, 509, TcpOptionSet.Timestamps, tsValue, tsEcho, payload, f.Response, f.ServerIpId++);
+        PayloadPattern pattern = f.Payloads.Response;
+        if (payload > 0)
+        {
+            if (!f.ServerSpoke && f.Payloads.FirstResponse is { } first) pattern = first;
+            f.ServerSpoke = true;
+        }
+        _frames.Tcp(in f.Down, s.ServerPort, s.ClientPort, f.ServerSeq, f.ClientSeq, flags, 509, s.LongOptions ? TcpOptionSet.Long : TcpOptionSet.Timestamps, tsValue, tsEcho, payload, pattern, f.ServerIpId++);
         f.ServerSeq += (uint)payload;
     }
 
@@ -288,10 +305,10 @@ internal sealed class TrafficGenerator
         int size = 40 + _rng.Next(460);
         if ((k & 1) == 0)
         {
-            _frames.Udp(in f.Up, s.ClientPort, s.ServerPort, size, f.Request, f.ClientIpId++);
+            _frames.Udp(in f.Up, s.ClientPort, s.ServerPort, size, f.Payloads.Request, f.ClientIpId++);
             return f.RttNs + (long)_rng.Exponential(200_000);
         }
-        _frames.Udp(in f.Down, s.ServerPort, s.ClientPort, size, f.Response, f.ServerIpId++);
+        _frames.Udp(in f.Down, s.ServerPort, s.ClientPort, size, f.Payloads.Response, f.ServerIpId++);
         return (long)Math.Min(_rng.Exponential(f.ThinkNs), 20_000_000_000);
     }
 

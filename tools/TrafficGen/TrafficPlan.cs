@@ -6,7 +6,8 @@ using YamlDotNet.RepresentationModel;
 namespace Tripline.TrafficGen;
 
 /// <summary>One line of a traffic plan: <c>count</c> connections from a pod to a pod, Service or address.</summary>
-internal sealed record PlannedConnection(int Line, string From, string To, string? Port, string? Protocol, int Count, int? Packets, string? Close, bool? Dns, string? Family, string? Query);
+internal sealed record PlannedConnection(int Line, string From, string To, string? Port, string? Protocol, int Count, int? Packets, string? Close, bool? Dns, string? Family, string? Query,
+    string? Payload = null, string? Start = null, string? TcpOptions = null);
 
 /// <summary>
 /// A traffic plan (YAML or JSON): a list of connections, so that a demo's traffic is deliberate.
@@ -21,6 +22,9 @@ internal sealed record PlannedConnection(int Line, string From, string To, strin
 ///     close: fin                             # fin, server-fin, rst, server-rst, refused, unanswered (SYN thrice, no answer)
 ///     dns: true                              # look the Service up first (default for Services)
 ///     family: ipv4                           # ipv4 or ipv6
+///     payload: tls                           # TCP: tls (ClientHello, ServerHello, then records) or plain (HTTP); default by port
+///     start: missed                          # TCP: the capture misses the handshake (default: seen)
+///     tcp-options: long                      # TCP: 40 bytes of options after the handshake (default: timestamps)
 /// </code>
 /// </summary>
 internal static class TrafficPlan
@@ -95,14 +99,14 @@ internal static class TrafficPlan
             }
             if (from is null || to is null) continue;
             result.Add(new PlannedConnection(line, from, to, Scalar(entry, "port"), Scalar(entry, "protocol"), count, packets,
-                Scalar(entry, "close"), dns, Scalar(entry, "family"), Scalar(entry, "query")));
+                Scalar(entry, "close"), dns, Scalar(entry, "family"), Scalar(entry, "query"), Scalar(entry, "payload"), Scalar(entry, "start"), Scalar(entry, "tcp-options")));
         }
         return result;
     }
 
     private static readonly HashSet<string> KnownKeys = new(StringComparer.Ordinal)
     {
-        "from", "to", "port", "protocol", "count", "packets", "close", "dns", "family", "query", "note",
+        "from", "to", "port", "protocol", "count", "packets", "close", "dns", "family", "query", "note", "payload", "start", "tcp-options",
     };
 
     private static string? Scalar(YamlMappingNode map, string key) =>
@@ -170,6 +174,38 @@ internal static class FlowPlanner
                 case "ipv6": v6 = true; break;
                 default: errors.Add($"{where}: family must be ipv4 or ipv6 (was {connection.Family})"); continue;
             }
+            PayloadKind payload = PayloadKind.ByPort;
+            switch (connection.Payload?.ToLowerInvariant())
+            {
+                case null: break;
+                case "tls": payload = PayloadKind.Tls; break;
+                case "plain": payload = PayloadKind.Plain; break;
+                default: errors.Add($"{where}: payload must be tls or plain (was {connection.Payload})"); continue;
+            }
+            bool missStart = false;
+            switch (connection.Start?.ToLowerInvariant())
+            {
+                case null or "seen": break;
+                case "missed": missStart = true; break;
+                default: errors.Add($"{where}: start must be seen or missed (was {connection.Start})"); continue;
+            }
+            bool longOptions = false;
+            switch (connection.TcpOptions?.ToLowerInvariant())
+            {
+                case null or "timestamps": break;
+                case "long": longOptions = true; break;
+                default: errors.Add($"{where}: tcp-options must be timestamps or long (was {connection.TcpOptions})"); continue;
+            }
+            if ((payload != PayloadKind.ByPort || missStart || longOptions) && transport != Transport.Tcp)
+            {
+                errors.Add($"{where}: payload, start and tcp-options are for TCP connections");
+                continue;
+            }
+            if (missStart && close is CloseKind.Refused or CloseKind.Unanswered)
+            {
+                errors.Add($"{where}: start: missed needs a connection that was established (close {connection.Close} never is)");
+                continue;
+            }
             var source = topology.Endpoints[client];
             if (!source.HasFamily(v6) || !target.HasFamily(v6))
             {
@@ -219,6 +255,9 @@ internal static class FlowPlanner
                     ServerPort = (ushort)port,
                     Packets = FlowSpec.Normalize(kind, close, packets),
                     DnsRecord = dnsRecord,
+                    Payload = payload,
+                    MissStart = missStart,
+                    LongOptions = longOptions,
                 });
                 groups.Add(group);
             }

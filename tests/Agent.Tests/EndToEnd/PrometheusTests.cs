@@ -97,7 +97,7 @@ public sealed class PrometheusTests : IDisposable
         string rules = WriteRuleGroups();
         var (code, output) = await RunAsync(promtool, $"check rules {rules}", _dir);
         Assert.True(code == 0, $"promtool check rules exited {code}:\n{output}");
-        Assert.Contains("SUCCESS: 11 rules found", output);
+        Assert.Contains("SUCCESS: 13 rules found", output);
     }
 
     [Fact]
@@ -175,7 +175,7 @@ public sealed class PrometheusTests : IDisposable
                 string answer = await http.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString(q));
                 using var document = JsonDocument.Parse(answer);
                 Assert.Equal("success", document.RootElement.GetProperty("status").GetString());
-                Assert.True(document.RootElement.GetProperty("data").GetProperty("result").GetArrayLength() > 0 || q.Contains("deny", StringComparison.Ordinal) || q.Contains("not_enforced", StringComparison.Ordinal) || q.Contains("staged", StringComparison.Ordinal) || q.Contains("\"dropped\"", StringComparison.Ordinal) || q.Contains("evictions", StringComparison.Ordinal) || q.Contains("last_event_age", StringComparison.Ordinal),
+                Assert.True(document.RootElement.GetProperty("data").GetProperty("result").GetArrayLength() > 0 || q.Contains("deny", StringComparison.Ordinal) || q.Contains("not_enforced", StringComparison.Ordinal) || q.Contains("staged", StringComparison.Ordinal) || q.Contains("\"dropped\"", StringComparison.Ordinal) || q.Contains("evictions", StringComparison.Ordinal) || q.Contains("last_event_age", StringComparison.Ordinal) || q.Contains("plaintext", StringComparison.Ordinal),
                     $"dashboard query found nothing: {q}");
             }
         }

@@ -150,6 +150,14 @@ def udp_send(host, port, count, sport):
         s.sendto(b"q" * 30, (host, port)); time.sleep(0.05)
     print("sent", flush=True)
 
+def http_get(host, port, path):
+    # One plaintext HTTP/1.1 request and its answer on a fresh connection.
+    import http.client
+    c = http.client.HTTPConnection(host, port, timeout=5)
+    c.request("GET", path)
+    r = c.getresponse(); r.read(); c.close()
+    print("status %d" % r.status, flush=True)
+
 role = sys.argv[1]; a = sys.argv[2:]
 if role == "tcp-server": tcp_server(int(a[0]))
 elif role == "tcp-client": tcp_client(a[0], int(a[1]), int(a[2]), False)
@@ -164,4 +172,5 @@ elif role == "udp-client": udp_client(a[0], int(a[1]), int(a[2]), int(a[3]))
 elif role == "udp-stream": udp_stream(a[0], int(a[1]), int(a[2]))
 elif role == "try-connect": try_connect(a[0], int(a[1]), float(a[2]))
 elif role == "udp-send": udp_send(a[0], int(a[1]), int(a[2]), int(a[3]))
+elif role == "http-get": http_get(a[0], int(a[1]), a[2])
 else: raise SystemExit("unknown role " + role)
