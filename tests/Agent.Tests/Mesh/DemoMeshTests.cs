@@ -94,7 +94,9 @@ public sealed partial class DemoMeshTests : IDisposable
         var series = PlaintextSeries().Matches(metrics).Select(m => (Labels: m.Groups[1].Value, Value: double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture))).ToList();
         var counted = Assert.Single(series);
         Assert.Equal(1, counted.Value);
-        Assert.Equal("reason=\"strict\",src_namespace=\"bank\",dst_namespace=\"bank\",dst_workload=\"Deployment/ledger\"", counted.Labels);
+        Assert.Equal("src_namespace=\"bank\",dst_namespace=\"bank\",dst_workload=\"Deployment/ledger\"", counted.Labels);
+        // Into STRICT: counted in the STRICT part as well, with the same labels.
+        Assert.Contains("tripline_plaintext_strict_flows_total{src_namespace=\"bank\",dst_namespace=\"bank\",dst_workload=\"Deployment/ledger\"} 1", metrics, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"^tripline_plaintext_flows_total\{([^}]*)\} (\S+)$", RegexOptions.Multiline)]

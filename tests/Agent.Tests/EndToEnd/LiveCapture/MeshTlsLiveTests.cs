@@ -88,7 +88,7 @@ public sealed partial class MeshTlsLiveTests : IDisposable
         var series = PlaintextSeries().Matches(metrics).Select(m => (Labels: m.Groups[1].Value, Value: double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture))).ToList();
         var counted = Assert.Single(series);
         Assert.Equal(1, counted.Value);
-        Assert.Contains("reason=\"strict\"", counted.Labels, StringComparison.Ordinal);
+        Assert.Contains($"tripline_plaintext_strict_flows_total{{{counted.Labels}}} 1", metrics, StringComparison.Ordinal);
         Assert.Contains($"src_namespace=\"{Ns}\"", counted.Labels, StringComparison.Ordinal);
         Assert.Contains($"dst_namespace=\"{Ns}\"", counted.Labels, StringComparison.Ordinal);
         Assert.Contains("dst_workload=\"Deployment/b\"", counted.Labels, StringComparison.Ordinal);
