@@ -25,7 +25,7 @@ internal sealed class FlowFacet
     }
 }
 
-/// <summary>What the log says of one endpoint pair (<see cref="EndpointPairKey"/>): its ends as first recorded, its flows, its denials and its plaintext.</summary>
+/// <summary>What the log says of one folded pair (<see cref="ReportPairKey"/>): its ends as first recorded, its flows, its denials and its plaintext.</summary>
 internal sealed class ReportPair(string protocol, byte[] source, byte[] destination)
 {
     public string Protocol { get; } = protocol;
@@ -53,7 +53,7 @@ internal sealed class TrafficFold
 {
     private readonly Dictionary<string, ReportPair> _pairs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ReportPair>.AlternateLookup<ReadOnlySpan<char>> _lookup;
-    private readonly EndpointPairKey _key = new();
+    private readonly ReportPairKey _key = new();
     private readonly FlowFilter _filter;
     private byte[] _lastNode = [];
 
