@@ -185,6 +185,29 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void Report_PodsOfAWorkloadWithTheSameLabels_FoldIntoOnePair_OtherLabelsDoNot()
+    {
+        string log = Path.Combine(_inputs.Directory, "fold.log");
+        var lines = new List<string>();
+        for (int i = 0; i < 6; i++)
+        {
+            // Six pods of one workload on three nodes: the pod, uid, address, node and source port differ, the labels do not.
+            var web = ReportInputs.Pod("a", $"web-{i}", "StatefulSet/web", $"10.0.0.{100 + i}", 40000 + i, $"node-{i % 3}", ("app", "web"));
+            lines.Add(ReportInputs.Record("end", ReportInputs.Start.AddSeconds(i), ReportInputs.Start.AddSeconds(i + 1), $"node-{i % 3}", web, ReportInputs.Db(), "allow",
+                ReportInputs.Side(false, true), ReportInputs.Side(true, true, "a/db-access")));
+        }
+        var canary = ReportInputs.Pod("a", "web-canary", "StatefulSet/web", "10.0.0.120", 41000, "node-1", ("app", "web"), ("track", "canary"));
+        lines.Add(ReportInputs.Record("end", ReportInputs.Start.AddSeconds(9), ReportInputs.Start.AddSeconds(10), "node-1", canary, ReportInputs.Db(), "allow",
+            ReportInputs.Side(false, true), ReportInputs.Side(true, true, "a/db-access")));
+        File.WriteAllText(log, string.Join('\n', lines) + "\n");
+        var (json, _) = Run(log, [_inputs.Manifests]);
+        Assert.Equal(7, json.GetProperty("coverage").GetProperty("flows").GetInt64());
+        Assert.Equal(2, json.GetProperty("coverage").GetProperty("endpoint_pairs").GetInt32());
+        var edge = json.GetProperty("map").GetProperty("edges").EnumerateArray().Single();
+        Assert.Equal(7, edge.GetProperty("allowed_flows").GetInt32());
+    }
+
+    [Fact]
     public void Report_NamesFromTheInput_AreHtmlEncodedEverywhere()
     {
         string log = Path.Combine(_inputs.Directory, "evil.log");
