@@ -20,7 +20,8 @@ internal static class ReportHtml
         nav a { margin-right: 14px; color: #1565c0; }
         table { border-collapse: collapse; width: 100%; font-size: 0.9em; margin: 6px 0; }
         th, td { overflow-wrap: anywhere; text-align: left; padding: 4px 8px; border-bottom: 1px solid #cfd8dc; vertical-align: top; }
-        th { background: #eceff1; }
+        th { background: #eceff1; overflow-wrap: normal; }
+        td.num, td.port, td.enforcement { white-space: nowrap; overflow-wrap: normal; }
         tr:nth-child(even) td { background: #fafafa; }
         td.time { font-size: 0.85em; white-space: nowrap; }
         td.policies code { display: block; }
@@ -181,7 +182,7 @@ internal static class ReportHtml
                 html.Append("<tr>");
                 if (first) html.Append("<td rowspan=\"").Append(w.Ports.Count).Append("\">").Append(E($"{w.Namespace}/{w.Workload}")).Append("<br><span class=\"note\">").Append(N(w.Pods)).Append(w.Pods == 1 ? " pod" : " pods").Append("</span></td>");
                 first = false;
-                html.Append("<td>").Append(port.Port).Append('/').Append(E(port.Protocol)).Append("</td>");
+                html.Append("<td class=\"port\">").Append(port.Port).Append('/').Append(E(port.Protocol)).Append("</td>");
                 Reach(html, port.SameNamespace, null);
                 Reach(html, port.OtherNamespaces, port.OtherNamespaces.Namespaces);
                 html.Append(port.Outside ? "<td class=\"bad\">allowed" : "<td class=\"good\">denied");
@@ -222,14 +223,14 @@ internal static class ReportHtml
         html.Append("<table><thead><tr><th>source</th><th>destination</th><th>port</th><th>denied by</th><th class=\"num\">flows</th><th>first seen</th><th>last seen</th><th>enforcement</th></tr></thead><tbody>\n");
         foreach (var v in violations.Items)
         {
-            html.Append("<tr><td>").Append(E(v.Source)).Append("</td><td>").Append(E(v.Destination)).Append("</td><td>")
+            html.Append("<tr><td>").Append(E(v.Source)).Append("</td><td>").Append(E(v.Destination)).Append("</td><td class=\"port\">")
                 .Append(v.Port is { } port ? port.ToString(CultureInfo.InvariantCulture) + "/" : "").Append(E(v.Protocol)).Append("</td><td class=\"policies\">")
                 .Append(E(v.Direction)).Append(':');
             foreach (string policy in v.Policies) html.Append("<code>").Append(E(policy)).Append("</code>");
             html.Append("</td>");
             Num(html, v.Flows);
-            html.Append("<td class=\"time\">").Append(E(Time(v.First))).Append("</td><td class=\"time\">").Append(E(Time(v.Last))).Append("</td><td>");
-            html.Append(string.Join(", ", v.Enforcement.Select(e => (e.Key == "not_enforced" ? "<span class=\"bad\">" : "<span>") + E(e.Key) + " " + N(e.Value) + "</span>")));
+            html.Append("<td class=\"time\">").Append(E(Time(v.First))).Append("</td><td class=\"time\">").Append(E(Time(v.Last))).Append("</td><td class=\"enforcement\">");
+            html.Append(string.Join("<br>", v.Enforcement.Select(e => (e.Key == "not_enforced" ? "<span class=\"bad\">" : "<span>") + E(e.Key) + " " + N(e.Value) + "</span>")));
             html.Append("</td></tr>\n");
         }
         html.Append("</tbody></table>\n");
@@ -254,7 +255,7 @@ internal static class ReportHtml
         html.Append("<table><thead><tr><th>source</th><th>destination</th><th>port</th><th>finding</th><th>PeerAuthentication</th><th class=\"num\">flows</th><th>first seen</th><th>last seen</th></tr></thead><tbody>\n");
         foreach (var f in mesh.Plaintext.Items)
         {
-            html.Append("<tr><td>").Append(E(f.Source)).Append("</td><td>").Append(E(f.Destination)).Append("</td><td>")
+            html.Append("<tr><td>").Append(E(f.Source)).Append("</td><td>").Append(E(f.Destination)).Append("</td><td class=\"port\">")
                 .Append(f.Port is { } port ? port.ToString(CultureInfo.InvariantCulture) + "/" : "").Append(E(f.Protocol)).Append("</td><td class=\"bad\">plaintext ")
                 .Append(E(f.Reason)).Append("</td><td>").Append(E(f.PeerAuthentication)).Append("</td>");
             Num(html, f.Flows);
