@@ -55,6 +55,8 @@ public enum FlowEvidence : byte
     Reported = 1 << 2,
     /// <summary>The unreachable said "port": the destination host itself answered that nothing listens there.</summary>
     PortUnreachable = 1 << 3,
+    /// <summary>A record was written once a first payload showed plaintext (<see cref="FlowEntry.Tls"/> false).</summary>
+    PlaintextReported = 1 << 4,
 }
 
 internal enum TcpCloseState : byte
@@ -111,6 +113,13 @@ public struct FlowEntry
     public FlowEvidence Evidence;
     /// <summary>TCP SYNs the initiator sent again before any answer (saturates at 255).</summary>
     public byte SynRetransmits;
+    /// <summary>
+    /// TCP: what the first payload that the initiator sent began with, once seen (<see cref="PayloadKind.Unknown"/> when
+    /// the connection's start was not seen, since a payload caught midway may begin anywhere in a TLS record).
+    /// </summary>
+    public PayloadClass SourcePayload;
+    /// <summary>TCP: the same for the responder's first payload.</summary>
+    public PayloadClass DestinationPayload;
 
     public IpAddress OuterSource;
     public IpAddress OuterDestination;
@@ -139,6 +148,26 @@ public struct FlowEntry
     public readonly bool IsEchoRequest => (Protocol == IpProtocol.Icmp && IcmpType is 8 or 0) || (Protocol == IpProtocol.Icmpv6 && IcmpType is 128 or 129);
 
     public readonly bool HasPorts => IpProtocol.HasPorts(Protocol);
+
+    /// <summary>
+    /// Whether the connection speaks TLS, from the first payload of each direction: false when either began with
+    /// something other than a TLS record, true when one began with a TLS record and the other did not say otherwise,
+    /// null while nothing tells (no payload yet, the start not seen, bytes cut by the snaplen, not TCP).
+    /// </summary>
+    public readonly bool? Tls
+    {
+        get
+        {
+            PayloadKind source = SourcePayload.Kind, destination = DestinationPayload.Kind;
+            if (source == PayloadKind.Plain || destination == PayloadKind.Plain) return false;
+            if (source == PayloadKind.Tls || destination == PayloadKind.Tls) return true;
+            return null;
+        }
+    }
+
+    /// <summary>The TLS version the first records declare (the responder's, which chose it, before the initiator's); null when not known.</summary>
+    public readonly string? TlsVersion => DestinationPayload.Kind == PayloadKind.Tls && DestinationPayload.TlsVersion is { } chosen ? chosen
+        : SourcePayload.Kind == PayloadKind.Tls ? SourcePayload.TlsVersion : null;
 
     public readonly int InterfaceAt(int index) => Interfaces[index];
 }

@@ -350,6 +350,13 @@ public sealed class FlowTable
         {
             TcpFlags flags = packet.TcpFlags;
             entry.TcpFlagsSeen |= flags;
+            // The first payload of each direction: what it began with is a fact only after the connection's SYN, since
+            // a payload caught midway may start anywhere in a record.
+            if (packet.Payload.Kind != PayloadKind.None)
+            {
+                ref PayloadClass first = ref fromSource ? ref entry.SourcePayload : ref entry.DestinationPayload;
+                if (first.Kind == PayloadKind.None) first = (entry.TcpFlagsSeen & TcpFlags.Syn) != 0 ? packet.Payload : PayloadClass.Unknown;
+            }
             // A SYN again with no answer yet: the first was dropped, or refused without a word.
             if (fromSource && (flags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn && entry.PacketsReceived == 0 && entry.PacketsSent > 1 && entry.SynRetransmits < byte.MaxValue)
             {
@@ -463,11 +470,15 @@ public sealed class FlowTable
         MarkReported(ref entry);
     }
 
-    /// <summary>Once a record carried settled evidence, later records say so (their enforcement is no longer news).</summary>
+    /// <summary>
+    /// Once a record carried settled evidence, later records say so (their enforcement is no longer news); so too once a
+    /// record carried a plaintext first payload (the plaintext is counted once).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void MarkReported(ref FlowEntry entry)
     {
         if (entry.EvidenceSettled) entry.Evidence |= FlowEvidence.Reported;
+        if (entry.Tls == false) entry.Evidence |= FlowEvidence.PlaintextReported;
     }
 
     private static (AlignedArray<FlowEntry> Slots, uint[] Tags, ulong[] Occupied) NewArrays(int capacity) =>
@@ -591,6 +602,7 @@ public sealed class FlowTable
         (flow.PacketsSent, flow.PacketsReceived) = (flow.PacketsReceived, flow.PacketsSent);
         (flow.BytesSent, flow.BytesReceived) = (flow.BytesReceived, flow.BytesSent);
         (flow.FinFromSource, flow.FinFromDestination) = (flow.FinFromDestination, flow.FinFromSource);
+        (flow.SourcePayload, flow.DestinationPayload) = (flow.DestinationPayload, flow.SourcePayload);
     }
 
     private ulong FlowId(in FlowEntry e)

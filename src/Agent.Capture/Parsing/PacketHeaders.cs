@@ -57,7 +57,8 @@ public struct PacketHeaders
     public byte IcmpCode;
     /// <summary>Type of the first SCTP chunk (INIT, INIT ACK, ABORT, SHUTDOWN COMPLETE, ...).</summary>
     public byte SctpChunkType;
-    public byte IpVersion;
+    /// <summary>TCP: what the segment's payload begins with (<see cref="PayloadClass"/>); never the bytes themselves.</summary>
+    public PayloadClass Payload;
 
     /// <summary>
     /// Outer tunnel endpoints when <see cref="PacketFlags.Tunnel"/> is set; with <see cref="PacketFlags.IcmpQuote"/>,
@@ -77,6 +78,7 @@ public struct PacketHeaders
     public int CapturedLength;
     /// <summary>Innermost VLAN id when <see cref="PacketFlags.Vlan"/> is set.</summary>
     public ushort VlanId;
+    public byte IpVersion;
 
     /// <summary>The bytes, from the start, that hold every field the flow table reads for a packet that is not tunnelled.</summary>
     public const int FlowBytes = 64;

@@ -81,12 +81,14 @@ public static class PacketParser
         ushort sourcePort = BinaryPrimitives.ReadUInt16BigEndian(frame[Transport..]);
         ushort destinationPort = BinaryPrimitives.ReadUInt16BigEndian(frame[(Transport + 2)..]);
         TcpFlags tcpFlags = 0;
+        PayloadClass payload = default;
         if (protocol == IpProtocol.Tcp)
         {
             if (segment < 14) return false;
             int dataOffset = (frame[Transport + 12] >> 4) * 4;
             if (dataOffset < 20 || (dataOffset > segment && !truncated)) return false;
             tcpFlags = (TcpFlags)frame[Transport + 13];
+            if (totalLength - 20 > dataOffset) payload = PayloadClass.Classify(dataOffset < segment ? frame.Slice(Transport + dataOffset, segment - dataOffset) : default, totalLength - 20 - dataOffset);
         }
         else if (protocol == IpProtocol.Udp)
         {
@@ -107,6 +109,7 @@ public static class PacketParser
         h.SourcePort = sourcePort;
         h.DestinationPort = destinationPort;
         h.TcpFlags = tcpFlags;
+        h.Payload = payload;
         h.Flags = truncated ? PacketFlags.HasPorts | PacketFlags.Truncated : PacketFlags.HasPorts;
         return true;
     }
@@ -225,7 +228,7 @@ public static class PacketParser
 
         // Ethernet pads short frames; the IP length, not the capture, says where the packet ends.
         int end = Math.Min(packet.Length, totalLength);
-        return ParseTransport(packet[headerLength..end], totalLength > packet.Length, ref h, tunnelDepth);
+        return ParseTransport(packet[headerLength..end], totalLength - headerLength, totalLength > packet.Length, ref h, tunnelDepth);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -292,7 +295,7 @@ public static class PacketParser
                     }
                 default:
                     h.Protocol = next;
-                    return ParseTransport(packet[offset..end], truncated, ref h, tunnelDepth);
+                    return ParseTransport(packet[offset..end], totalLength - offset, truncated, ref h, tunnelDepth);
             }
         }
     }
@@ -308,7 +311,7 @@ public static class PacketParser
     private static bool IsFlowProtocol(byte protocol) => protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Sctp or IpProtocol.Icmp or IpProtocol.Icmpv6;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static ParseStatus ParseTransport(ReadOnlySpan<byte> segment, bool truncated, ref PacketHeaders h, int tunnelDepth)
+    private static ParseStatus ParseTransport(ReadOnlySpan<byte> segment, int declaredLength, bool truncated, ref PacketHeaders h, int tunnelDepth)
     {
         if (truncated) h.Flags |= PacketFlags.Truncated;
         switch (h.Protocol)
@@ -323,6 +326,7 @@ public static class PacketParser
                     h.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(segment[2..]);
                     h.TcpFlags = (TcpFlags)segment[13];
                     h.Flags |= PacketFlags.HasPorts;
+                    if (declaredLength > dataOffset) h.Payload = PayloadClass.Classify(dataOffset < segment.Length ? segment[dataOffset..] : default, declaredLength - dataOffset);
                     return ParseStatus.Ok;
                 }
             case IpProtocol.Udp:

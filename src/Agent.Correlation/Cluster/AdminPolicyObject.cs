@@ -11,7 +11,7 @@ namespace Tripline.Correlation.Cluster;
 /// <c>AdminNetworkPolicy</c> and <c>BaselineAdminNetworkPolicy</c> (v1alpha1). KubernetesClient has no model for these
 /// custom resources, so the spec is kept as JSON and compiled by the policy engine (<c>Policy/Admin</c>).
 /// </summary>
-public sealed class AdminPolicyObject : IKubernetesObject<V1ObjectMeta>
+public sealed class AdminPolicyObject : CustomObject
 {
     public const string Group = "policy.networking.k8s.io";
     public const string ClusterNetworkPolicy = "ClusterNetworkPolicy";
@@ -25,15 +25,6 @@ public sealed class AdminPolicyObject : IKubernetesObject<V1ObjectMeta>
         (AdminNetworkPolicy, "adminnetworkpolicies", ["v1alpha1"]),
         (BaselineAdminNetworkPolicy, "baselineadminnetworkpolicies", ["v1alpha1"]),
     ];
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
 
     /// <summary>The spec as written; an object without one compiles to a policy that selects nothing.</summary>
     [JsonPropertyName("spec")]
@@ -64,20 +55,4 @@ public sealed class AdminPolicyObject : IKubernetesObject<V1ObjectMeta>
 
     [JsonIgnore]
     private string SpecText => Spec.ValueKind == JsonValueKind.Undefined ? "" : Spec.GetRawText();
-}
-
-/// <summary>A list of <see cref="AdminPolicyObject"/>, as the API server answers a list of the custom resource.</summary>
-public sealed class AdminPolicyObjectList : IKubernetesObject<V1ListMeta>, IItems<AdminPolicyObject>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<AdminPolicyObject> Items { get; set; } = [];
 }

@@ -10,7 +10,7 @@ namespace Tripline.Correlation.Cluster;
 /// server show it) or <c>crd.projectcalico.org/v1</c> (as the CRDs store it; the same spec). KubernetesClient has no
 /// model for them, so the spec is kept as JSON and compiled by the policy engine (<c>Policy/Calico</c>).
 /// </summary>
-public sealed class CalicoObject : IKubernetesObject<V1ObjectMeta>
+public sealed class CalicoObject : CustomObject
 {
     public const string Group = "projectcalico.org";
     public const string CrdGroup = "crd.projectcalico.org";
@@ -35,15 +35,6 @@ public sealed class CalicoObject : IKubernetesObject<V1ObjectMeta>
         (StagedGlobalNetworkPolicy, "stagedglobalnetworkpolicies", false),
         (StagedKubernetesNetworkPolicy, "stagedkubernetesnetworkpolicies", true),
     ];
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
 
     /// <summary>The spec as written; absent means every field at its default.</summary>
     [JsonPropertyName("spec")]
@@ -115,20 +106,4 @@ public sealed class CalicoObject : IKubernetesObject<V1ObjectMeta>
 
     [JsonIgnore]
     private string SpecText => Spec.ValueKind == JsonValueKind.Undefined ? "" : Spec.GetRawText();
-}
-
-/// <summary>A list of <see cref="CalicoObject"/>, as the API server answers a list of the resource.</summary>
-public sealed class CalicoObjectList : IKubernetesObject<V1ListMeta>, IItems<CalicoObject>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<CalicoObject> Items { get; set; } = [];
 }

@@ -121,6 +121,7 @@ public static class ClusterChange
         var adminPolicies = Replace(cluster.AdminPolicies, applied.AdminPolicies, p => p.Key);
         var calico = Replace(cluster.CalicoObjects, applied.CalicoObjects, o => o.Key);
         var accounts = Replace(cluster.ServiceAccounts.Values, applied.ServiceAccounts.Values, a => a.Key);
+        var peerAuthentications = Replace(cluster.PeerAuthentications, applied.PeerAuthentications, p => p.Key);
         foreach (var deletion in deletions)
         {
             bool removed = deletion.CalicoKey is { } calicoKey ? calico.Remove(calicoKey)
@@ -134,7 +135,7 @@ public static class ClusterChange
         {
             if (!namespaces.ContainsKey(name)) namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
         }
-        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values, calico.Values, accounts.Values);
+        return new ClusterSnapshot(cluster.Version + 1, namespaces.Values, pods.Values, services.Values, slices.Values, nodes.Values, policies.Values, adminPolicies.Values, calico.Values, accounts.Values, peerAuthentications.Values);
     }
 
     private static string PolicyKey(V1NetworkPolicy policy) => $"{policy.Metadata.NamespaceProperty}/{policy.Metadata.Name}";

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Mesh;
 using Tripline.Correlation.Policy;
 using Tripline.Correlation.Policy.Calico;
 
@@ -7,7 +8,8 @@ namespace Tripline.Correlation.Cluster;
 
 /// <summary>The judgement of one flow: who the two ends are and what the policies say.</summary>
 /// <param name="Staged">The verdict with the staged change applied (<c>tripline run --staged</c>); null without one.</param>
-public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEndpoint Destination, Verdict Verdict, int BackendCount, Verdict? Staged = null);
+/// <param name="Mesh">What the mesh says of the ends (TCP flows only): who is meshed, and the destination's PeerAuthentication.</param>
+public readonly record struct FlowJudgement(ResolvedEndpoint Source, ResolvedEndpoint Destination, Verdict Verdict, int BackendCount, Verdict? Staged = null, MeshFacts Mesh = default);
 
 /// <summary>
 /// One snapshot with everything derived from it: the endpoint index and the compiled policies. Built off the
@@ -26,6 +28,7 @@ public sealed class ClusterModel
         IsSynced = synced;
         _backends = BuildBackends(snapshot, index);
         _serverPorts = BuildServerPorts(snapshot);
+        Mesh = MeshView.Build(snapshot);
         _podRanges = [.. snapshot.Nodes.SelectMany(n => n.PodCidrs).Select(c => Policy.IpRange.TryParse(c, out var range) ? range : (Policy.IpRange?)null).OfType<Policy.IpRange>()];
     }
 
@@ -99,6 +102,8 @@ public sealed class ClusterModel
 
     public ClusterSnapshot Snapshot { get; }
     public EndpointIndex Index { get; }
+    /// <summary>Mesh membership and PeerAuthentication of every pod (the mesh audit).</summary>
+    public MeshView Mesh { get; }
     public PolicyEngine Engine { get; }
 
     /// <summary>False while a live source has not completed its first list: verdicts are then provisional.</summary>
@@ -110,6 +115,7 @@ public sealed class ClusterModel
         var source = Index.Resolve(sourceIp, timeNs);
         var destination = Index.Resolve(destinationIp, timeNs);
         var judgement = JudgeWith(Engine, source, sourceIp, destination, destinationIp, port, protocol);
+        if (protocol == PolicyProtocol.TCP && !Mesh.IsEmpty) judgement = judgement with { Mesh = Mesh.Facts(in source, in destination, port) };
         // Staged: the same ends judged by the changed cluster's policies (per flow event, never per packet).
         return StagedEngine is { } staged ? judgement with { Staged = JudgeWith(staged, source, sourceIp, destination, destinationIp, port, protocol).Verdict } : judgement;
     }
@@ -118,8 +124,11 @@ public sealed class ClusterModel
     /// Judges ends already resolved (a recorded flow's, as <c>whatif</c> reads them): a Service destination by its
     /// backends in this model's cluster, as <see cref="Judge"/> does.
     /// </summary>
-    public FlowJudgement JudgeResolved(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol) =>
-        JudgeWith(Engine, source, sourceIp, destination, destinationIp, port, protocol);
+    public FlowJudgement JudgeResolved(in ResolvedEndpoint source, IpKey sourceIp, in ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
+    {
+        var judgement = JudgeWith(Engine, source, sourceIp, destination, destinationIp, port, protocol);
+        return protocol == PolicyProtocol.TCP && !Mesh.IsEmpty ? judgement with { Mesh = Mesh.Facts(in source, in destination, port) } : judgement;
+    }
 
     private FlowJudgement JudgeWith(PolicyEngine engine, ResolvedEndpoint source, IpKey sourceIp, ResolvedEndpoint destination, IpKey destinationIp, int port, PolicyProtocol protocol)
     {

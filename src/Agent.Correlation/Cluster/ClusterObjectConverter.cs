@@ -50,6 +50,9 @@ public static class ClusterObjectConverter
             }
         }
 
+        bool sidecar = (pod.Spec?.Containers ?? []).Any(c => c.Name == "istio-proxy")
+            || (pod.Spec?.InitContainers ?? []).Any(c => c.Name == "istio-proxy" && c.RestartPolicy == "Always")
+            || meta.Annotations?.ContainsKey("sidecar.istio.io/status") == true;
         return new PodInfo
         {
             Namespace = string.IsNullOrEmpty(meta.NamespaceProperty) ? "default" : meta.NamespaceProperty,
@@ -63,6 +66,7 @@ public static class ClusterObjectConverter
             Phase = pod.Status?.Phase ?? (ips.Count > 0 ? "Running" : "Pending"),
             Workload = WorkloadOf(meta),
             Ports = ports,
+            IstioSidecar = sidecar,
             CreatedAt = meta.CreationTimestamp is { } created ? new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) : null,
             DeletedAt = meta.DeletionTimestamp is { } deleted ? new DateTimeOffset(DateTime.SpecifyKind(deleted, DateTimeKind.Utc)) : null,
         };

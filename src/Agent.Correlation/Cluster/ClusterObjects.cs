@@ -37,6 +37,11 @@ public sealed record PodInfo
     public string Phase { get; init; } = "Running";
     public WorkloadRef? Workload { get; init; }
     public IReadOnlyList<ContainerPortInfo> Ports { get; init; } = [];
+    /// <summary>
+    /// Istio injected its proxy: an <c>istio-proxy</c> container (or native sidecar init container), or the injector's
+    /// <c>sidecar.istio.io/status</c> annotation.
+    /// </summary>
+    public bool IstioSidecar { get; init; }
     public DateTimeOffset? CreatedAt { get; init; }
     /// <summary>When the pod was deleted (set by a live source); its IPs stay attributable for a grace period.</summary>
     public DateTimeOffset? DeletedAt { get; init; }

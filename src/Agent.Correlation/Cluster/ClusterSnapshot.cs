@@ -21,7 +21,8 @@ public sealed class ClusterSnapshot
         IEnumerable<V1NetworkPolicy> policies,
         IEnumerable<AdminPolicyObject>? adminPolicies = null,
         IEnumerable<CalicoObject>? calicoObjects = null,
-        IEnumerable<ServiceAccountInfo>? serviceAccounts = null)
+        IEnumerable<ServiceAccountInfo>? serviceAccounts = null,
+        IEnumerable<PeerAuthenticationObject>? peerAuthentications = null)
     {
         Version = version;
         Namespaces = namespaces.GroupBy(n => n.Name, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(n => n.Name, StringComparer.Ordinal);
@@ -34,6 +35,7 @@ public sealed class ClusterSnapshot
         Policies = [.. policies.OrderBy(p => p.Metadata?.NamespaceProperty, StringComparer.Ordinal).ThenBy(p => p.Metadata?.Name, StringComparer.Ordinal)];
         AdminPolicies = [.. (adminPolicies ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
         CalicoObjects = [.. (calicoObjects ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
+        PeerAuthentications = [.. (peerAuthentications ?? []).OrderBy(p => p.Key, StringComparer.Ordinal)];
         ServiceAccounts = (serviceAccounts ?? []).GroupBy(a => a.Key, StringComparer.Ordinal).Select(g => g.Last()).ToFrozenDictionary(a => a.Key, StringComparer.Ordinal);
     }
 
@@ -52,6 +54,9 @@ public sealed class ClusterSnapshot
 
     /// <summary>Calico's policies, tiers and network sets (enforced and staged kinds alike), by key.</summary>
     public IReadOnlyList<CalicoObject> CalicoObjects { get; }
+
+    /// <summary>Istio's PeerAuthentications, by <c>ns/name</c> (the mesh audit's "what it should be").</summary>
+    public IReadOnlyList<PeerAuthenticationObject> PeerAuthentications { get; }
 
     /// <summary>ServiceAccounts by <c>ns/name</c>: Calico's service account selectors match their labels.</summary>
     public FrozenDictionary<string, ServiceAccountInfo> ServiceAccounts { get; }

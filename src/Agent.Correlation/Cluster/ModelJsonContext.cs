@@ -29,9 +29,11 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(V1EndpointSliceList))]
 [JsonSerializable(typeof(V1NetworkPolicyList))]
 [JsonSerializable(typeof(AdminPolicyObject))]
-[JsonSerializable(typeof(AdminPolicyObjectList))]
+[JsonSerializable(typeof(CustomObjectList<AdminPolicyObject>))]
 [JsonSerializable(typeof(CalicoObject))]
-[JsonSerializable(typeof(CalicoObjectList))]
+[JsonSerializable(typeof(CustomObjectList<CalicoObject>))]
+[JsonSerializable(typeof(PeerAuthenticationObject))]
+[JsonSerializable(typeof(CustomObjectList<PeerAuthenticationObject>))]
 [JsonSerializable(typeof(V1ServiceAccount))]
 [JsonSerializable(typeof(V1ServiceAccountList))]
 [JsonSerializable(typeof(V1Status))]
@@ -48,6 +50,7 @@ namespace Tripline.Correlation.Cluster;
 [JsonSerializable(typeof(Watcher<V1NetworkPolicy>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<AdminPolicyObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<CalicoObject>.WatchEvent))]
+[JsonSerializable(typeof(Watcher<PeerAuthenticationObject>.WatchEvent))]
 [JsonSerializable(typeof(Watcher<V1ServiceAccount>.WatchEvent))]
 internal sealed partial class ModelJsonContext : JsonSerializerContext
 {

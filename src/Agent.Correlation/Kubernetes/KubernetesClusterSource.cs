@@ -37,6 +37,7 @@ public sealed class KubernetesClusterSource : IClusterSource
         .. AdminPolicyObject.Kinds.Select(k => (AdminPolicyObject.Group, k.Resource, new[] { "list", "watch" })),
         .. CalicoObject.Kinds.Select(k => (CalicoObject.Group, k.Resource, new[] { "list", "watch" })),
         .. CalicoObject.Kinds.Select(k => (CalicoObject.CrdGroup, k.Resource, new[] { "list", "watch" })),
+        (PeerAuthenticationObject.Group, PeerAuthenticationObject.Resource, ["list", "watch"]),
     ];
 
     private readonly KubernetesSourceOptions _options;
@@ -53,6 +54,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     private readonly ResourceInformer<AdminPolicyObject, AdminPolicyObject>[] _adminPolicies;
     private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calico;
     private readonly ResourceInformer<CalicoObject, CalicoObject>[] _calicoCrds;
+    private readonly ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject> _peerAuthentications;
     private readonly IResourceInformer[] _informers;
     private readonly object _deletedGate = new();
     private readonly List<PodInfo> _deletedPods = [];
@@ -154,7 +156,9 @@ public sealed class KubernetesClusterSource : IClusterSource
         _calico = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.Group))];
         _calicoCrds = [.. CalicoObject.Kinds.Select(k => CalicoInformer(k.Kind, k.Resource, CalicoObject.CrdGroup))];
 
-        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, _serviceAccounts, .. _adminPolicies, .. _calico, .. _calicoCrds];
+        _peerAuthentications = PeerAuthenticationInformer();
+
+        _informers = [_namespaces, _pods, _services, _endpointSlices, _nodes, _policies, _serviceAccounts, .. _adminPolicies, .. _calico, .. _calicoCrds, _peerAuthentications];
     }
 
     /// <summary>TokenReview and SubjectAccessReview with the source's own client and credentials.</summary>
@@ -243,8 +247,8 @@ public sealed class KubernetesClusterSource : IClusterSource
     /// <summary>One kind of <c>policy.networking.k8s.io</c>, read at the newest version the server serves, if any.</summary>
     private ResourceInformer<AdminPolicyObject, AdminPolicyObject> AdminPolicyInformer(string kind, string resource, string[] versions)
     {
-        var api = new CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList>(_client.CustomObjects, AdminPolicyObject.Group, resource, kind, versions, _logger);
-        var informer = new ResourceInformer<AdminPolicyObject, AdminPolicyObject>(resource, api.ListAsync, api.WatchAsync, p => TrimAdminPolicy(p, api), _options, _time, _logger)
+        var api = new CustomResourceClient<AdminPolicyObject, CustomObjectList<AdminPolicyObject>>(_client.CustomObjects, AdminPolicyObject.Group, resource, kind, versions, _logger);
+        var informer = new ResourceInformer<AdminPolicyObject, AdminPolicyObject>(resource, api.ListAsync, api.WatchAsync, p => Trimmed(p, api), _options, _time, _logger)
         {
             ApiGroup = AdminPolicyObject.Group,
             OptionalKind = kind,
@@ -263,7 +267,7 @@ public sealed class KubernetesClusterSource : IClusterSource
     {
         bool apiServer = group == CalicoObject.Group;
         string name = $"{resource}.{group}";
-        var api = new CustomResourceClient<CalicoObject, CalicoObjectList>(_client.CustomObjects, group, resource, kind, [apiServer ? "v3" : "v1"], _logger, name);
+        var api = new CustomResourceClient<CalicoObject, CustomObjectList<CalicoObject>>(_client.CustomObjects, group, resource, kind, [apiServer ? "v3" : "v1"], _logger, name);
         string objects = $"Calico {KubernetesSourceLog.PluralOf(kind)}";
         string fromCrds = $"{objects} are read from their CRDs ({CalicoObject.CrdGroup}/v1) instead";
         string onlyFromApiServer = $"{objects} are judged only if {CalicoObject.Group}/v3 serves them";
@@ -276,6 +280,24 @@ public sealed class KubernetesClusterSource : IClusterSource
                 ? (fromCrds + ", where installed", $"{objects} are read from it from here on, not from their CRDs")
                 : (onlyFromApiServer, $"{objects} are read from it while {CalicoObject.Group}/v3 does not serve them"),
             WhenForbidden = apiServer ? fromCrds : onlyFromApiServer,
+        };
+        Wire(informer);
+        return informer;
+    }
+
+    /// <summary>
+    /// Istio's PeerAuthentications (<c>security.istio.io</c>, v1 or else v1beta1): the mesh audit's "what it should be".
+    /// An optional custom resource like the admin kinds: a cluster without Istio lacks it, and that is logged once.
+    /// </summary>
+    private ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject> PeerAuthenticationInformer()
+    {
+        var api = new CustomResourceClient<PeerAuthenticationObject, CustomObjectList<PeerAuthenticationObject>>(_client.CustomObjects, PeerAuthenticationObject.Group,
+            PeerAuthenticationObject.Resource, PeerAuthenticationObject.KindName, PeerAuthenticationObject.Versions, _logger);
+        var informer = new ResourceInformer<PeerAuthenticationObject, PeerAuthenticationObject>(PeerAuthenticationObject.Resource, api.ListAsync, api.WatchAsync, p => Trimmed(p, api), _options, _time, _logger)
+        {
+            ApiGroup = PeerAuthenticationObject.Group,
+            OptionalKind = PeerAuthenticationObject.KindName,
+            WhenForbidden = "Istio's PeerAuthentications are not read, so flows carry no mutual TLS mode (peer_authentication none),",
         };
         Wire(informer);
         return informer;
@@ -296,20 +318,13 @@ public sealed class KubernetesClusterSource : IClusterSource
     }
 
     /// <summary>
-    /// Admin policies are kept whole for their compiler, less the bookkeeping. The objects of a custom resource's list
-    /// and watch carry their kind and apiVersion (typed built-in lists leave them out); one that does not is still
-    /// named by the kind and version it was read as, since the compiler tells the spellings apart by them.
+    /// Custom objects (admin policies, PeerAuthentications) are kept whole for their compilers, less the bookkeeping,
+    /// named by the kind and version they were read as when they do not say (<see cref="CustomObject.Trim"/>).
     /// </summary>
-    private static AdminPolicyObject TrimAdminPolicy(AdminPolicyObject policy, CustomResourceClient<AdminPolicyObject, AdminPolicyObjectList> api)
+    private static T Trimmed<T>(T custom, CustomResourceClient<T, CustomObjectList<T>> api) where T : CustomObject
     {
-        if (string.IsNullOrEmpty(policy.Kind)) policy.Kind = api.Kind;
-        if (string.IsNullOrEmpty(policy.ApiVersion) && api.ServedVersion is { } version) policy.ApiVersion = $"{api.Group}/{version}";
-        if (policy.Metadata is { } meta)
-        {
-            meta.ManagedFields = null;
-            meta.Annotations = null;
-        }
-        return policy;
+        custom.Trim(api.Kind, api.ServedVersion is { } version ? $"{api.Group}/{version}" : null);
+        return custom;
     }
 
     /// <summary>
@@ -319,16 +334,9 @@ public sealed class KubernetesClusterSource : IClusterSource
     /// it has the name and key that Calico's API server gives it. The informer keys its cache by the name as stored,
     /// which is what a DELETED event names.
     /// </summary>
-    private static CalicoObject TrimCalico(CalicoObject calico, CustomResourceClient<CalicoObject, CalicoObjectList> api)
+    private static CalicoObject TrimCalico(CalicoObject calico, CustomResourceClient<CalicoObject, CustomObjectList<CalicoObject>> api)
     {
-        if (string.IsNullOrEmpty(calico.Kind)) calico.Kind = api.Kind;
-        if (string.IsNullOrEmpty(calico.ApiVersion) && api.ServedVersion is { } version) calico.ApiVersion = $"{api.Group}/{version}";
-        if (calico.Metadata is { } meta)
-        {
-            meta.ManagedFields = null;
-            meta.Annotations = null;
-        }
-        return calico.Normalize();
+        return Trimmed(calico, api).Normalize();
     }
 
     /// <summary>
@@ -438,7 +446,8 @@ public sealed class KubernetesClusterSource : IClusterSource
             // Whether the API server's informer is synced is read before its items: if it stops being synced in
             // between, it empties its cache and raises Changed, and the next snapshot reads the CRDs.
             SelectCalicoObjects(_calico.Select((informer, i) => (informer.Synced, (IReadOnlyList<CalicoObject>)informer.CopyItems(), (IReadOnlyList<CalicoObject>)_calicoCrds[i].CopyItems()))),
-            _serviceAccounts.CopyItems());
+            _serviceAccounts.CopyItems(),
+            _peerAuthentications.CopyItems());
     }
 
     private async Task StatsLoopAsync(CancellationToken cancellationToken)

@@ -303,6 +303,19 @@ public static partial class ManifestLoader
                         add(calico);
                         break;
                     }
+                case var (version, k) when PeerAuthenticationObject.IsKnown(version, k):
+                    {
+                        var peerAuthentication = Deserialize<PeerAuthenticationObject>(json);
+                        if (peerAuthentication.Metadata is { } meta && string.IsNullOrEmpty(meta.NamespaceProperty)) meta.NamespaceProperty = "default";
+                        var problems = peerAuthentication.Validate();
+                        if (problems.Count > 0)
+                        {
+                            foreach (string problem in problems) into.Add(new ManifestError(file, line, objectName, problem));
+                            return;
+                        }
+                        add(peerAuthentication);
+                        break;
+                    }
                 default:
                     into.Add(new IgnoredKind($"{apiVersion}/{kind}"));
                     break;
@@ -342,6 +355,7 @@ public static partial class ManifestLoader
         private readonly Dictionary<string, AdminPolicyObject> _adminPolicies = new(StringComparer.Ordinal);
         private readonly Dictionary<string, CalicoObject> _calico = new(StringComparer.Ordinal);
         private readonly Dictionary<string, ServiceAccountInfo> _serviceAccounts = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, PeerAuthenticationObject> _peerAuthentications = new(StringComparer.Ordinal);
 
         private readonly Kubernetes.PodCompactor _compactor = new();
 
@@ -361,6 +375,7 @@ public static partial class ManifestLoader
                 case AdminPolicyObject policy: _adminPolicies[policy.Key] = policy; break;
                 case CalicoObject calico: _calico[calico.Key] = calico; break;
                 case ServiceAccountInfo account: _serviceAccounts[account.Key] = account; break;
+                case PeerAuthenticationObject peerAuthentication: _peerAuthentications[peerAuthentication.Key] = peerAuthentication; break;
                 default: throw new ArgumentException($"not a cluster object: {model.GetType().Name}", nameof(model));
             }
         }
@@ -377,7 +392,7 @@ public static partial class ManifestLoader
                     _namespaces[name] = ClusterObjectConverter.ToNamespace(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } });
                 }
             }
-            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values, _adminPolicies.Values, _calico.Values, _serviceAccounts.Values);
+            return new ClusterSnapshot(version, _namespaces.Values, _pods.Values, _services.Values, _slices.Values, _nodes.Values, _policies.Values, _adminPolicies.Values, _calico.Values, _serviceAccounts.Values, _peerAuthentications.Values);
         }
     }
 }

@@ -19,13 +19,13 @@ internal static class ManifestMetadata
     // By model type, the JSON names of the properties that ClusterObjectConverter reads; a type not listed keeps all.
     private static readonly Dictionary<Type, string[]> Read = new()
     {
-        [typeof(V1ObjectMeta)] = ["name", "namespace", "uid", "labels", "ownerReferences", "creationTimestamp", "deletionTimestamp"],
+        [typeof(V1ObjectMeta)] = ["name", "namespace", "uid", "labels", "annotations", "ownerReferences", "creationTimestamp", "deletionTimestamp"],
         [typeof(V1OwnerReference)] = ["kind", "name", "controller"],
         [typeof(V1Namespace)] = ["apiVersion", "kind", "metadata"],
         [typeof(V1ServiceAccount)] = ["apiVersion", "kind", "metadata"],
         [typeof(V1Pod)] = ["apiVersion", "kind", "metadata", "spec", "status"],
         [typeof(V1PodSpec)] = ["containers", "initContainers", "nodeName", "hostNetwork", "serviceAccountName"],
-        [typeof(V1Container)] = ["name", "ports"],
+        [typeof(V1Container)] = ["name", "ports", "restartPolicy"],
         [typeof(V1PodStatus)] = ["phase", "podIP", "podIPs"],
         [typeof(V1Service)] = ["apiVersion", "kind", "metadata", "spec"],
         [typeof(V1ServiceSpec)] = ["clusterIP", "clusterIPs", "ports", "selector", "type"],

@@ -96,6 +96,7 @@ internal static class RemoteFlows
         Add("verdict", filter.Verdict);
         Add("enforcement", filter.Enforcement);
         Add("policy", filter.Policy);
+        Add("tls", filter.Tls);
         Add("since", filter.Since);
         Add("until", filter.Until);
         if (options.Follow) pairs.Add("follow=true");

@@ -59,6 +59,7 @@ internal sealed class AgentMetrics : IFlowExporter
     private readonly BoundedCounter _enforcement;
     private readonly BoundedCounter _notEnforced;
     private readonly BoundedCounter _stagedDenied;
+    private readonly BoundedCounter _plaintext;
     private readonly Counter _packets;
     private readonly Counter _bytes;
     private readonly Counter _lost;
@@ -117,6 +118,10 @@ internal sealed class AgentMetrics : IFlowExporter
             factory.CreateCounter("tripline_staged_denied_flows_total", "Flows allowed now that the staged change (--staged) would deny, by the side that would deny them, counted by the node of that side's pod; policy lists the staged isolating policies.",
                 ["direction", "namespace", "workload", "policy"]),
             [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
+        _plaintext = new BoundedCounter(
+            factory.CreateCounter("tripline_plaintext_flows_total", "TCP flows whose first payload was plaintext where Istio's mutual TLS should be: into a destination whose PeerAuthentication is STRICT (reason strict) or between two meshed pods (reason meshed), counted once per flow by the node of the destination pod.",
+                ["reason", "src_namespace", "dst_namespace", "dst_workload"]),
+            [false, true, true, true], _options.MaxSeries, _options.SeriesTtl, _time);
         _packets = factory.CreateCounter("tripline_packets_total", "Packets captured, by interface.", ["interface"]);
         _bytes = factory.CreateCounter("tripline_bytes_total", "Bytes captured (IP length), by interface.", ["interface"]);
         _lost = factory.CreateCounter("tripline_lost_packets_total", "Packets lost, by stage: kernel, interface, queue, flow_table (unattributable fragments), malformed, unnamed_interface (any device: the interface was gone before its index could be named).", ["stage"]);
@@ -161,6 +166,12 @@ internal sealed class AgentMetrics : IFlowExporter
         // Enforcement is counted once per flow: on the first record whose evidence is settled, or at its end.
         bool reported = (flowEvent.Flow.Evidence & FlowEvidence.Reported) != 0;
         if (!reported && (flowEvent.Flow.EvidenceSettled || flowEvent.Kind == FlowEventKind.End)) CountEnforcement(in flowEvent, in judgement, context);
+        // Plaintext is counted once per flow, on the first record that shows it.
+        if (flowEvent.Flow.Tls == false && (flowEvent.Flow.Evidence & FlowEvidence.PlaintextReported) == 0 && judgement.Mesh.PlaintextReason is { } plaintext
+            && judgement.Destination.Kind == EndpointKind.Pod && IsLocal(judgement.Destination.Pod!))
+        {
+            _plaintext.Inc([plaintext, NamespaceLabel(judgement.Source), judgement.Destination.Pod!.Namespace, WorkloadLabel(judgement.Destination.Pod!)]);
+        }
         if (flowEvent.Kind != FlowEventKind.Start) return;
         var verdict = judgement.Verdict;
         if (verdict.Allowed && judgement.Staged is { Allowed: false } staged) CountDenyingSides(_stagedDenied, staged, in judgement);
@@ -233,7 +244,7 @@ internal sealed class AgentMetrics : IFlowExporter
     {
         lock (_collectLock)
         {
-            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded) + Volatile.Read(ref _stagedDenied.Folded));
+            _folded.IncTo(Volatile.Read(ref _flows.Folded) + Volatile.Read(ref _denied.Folded) + Volatile.Read(ref _enforcement.Folded) + Volatile.Read(ref _notEnforced.Folded) + Volatile.Read(ref _stagedDenied.Folded) + Volatile.Read(ref _plaintext.Folded));
             var sources = Volatile.Read(ref _sources);
             if (sources is null) return;
             CollectCapture(sources);
@@ -327,6 +338,7 @@ internal sealed class AgentMetrics : IFlowExporter
         _enforcement.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]));
         _stagedDenied.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
         _notEnforced.Expire(labels => !IsLiveNamespace(labels[1]) || (labels[2] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[2])));
+        _plaintext.Expire(labels => !IsLiveNamespace(labels[1]) || !IsLiveNamespace(labels[2]) || (labels[3] is not (NoWorkload or BoundedCounter.Other) && !_liveWorkloads.Contains(labels[3])));
     }
 
     private bool IsLiveNamespace(string label) => label is External or NodeEndpoint or BoundedCounter.Other || _liveNamespaces.Contains(label);

@@ -6,6 +6,7 @@ using Tripline.Capture.Flows;
 using Tripline.Capture.Parsing;
 using Tripline.Correlation.Cluster;
 using Tripline.Correlation.Endpoints;
+using Tripline.Correlation.Mesh;
 using Tripline.Correlation.Policy;
 
 namespace Tripline.Export;
@@ -59,6 +60,15 @@ internal static class FlowRecordWriter
     private static readonly JsonEncodedText Type = JsonEncodedText.Encode("type");
     private static readonly JsonEncodedText Code = JsonEncodedText.Encode("code");
     private static readonly JsonEncodedText ClusterSynced = JsonEncodedText.Encode("cluster_synced");
+    private static readonly JsonEncodedText TlsName = JsonEncodedText.Encode("tls");
+    private static readonly JsonEncodedText TlsVersionName = JsonEncodedText.Encode("tls_version");
+    private static readonly JsonEncodedText MeshName = JsonEncodedText.Encode("mesh");
+    private static readonly JsonEncodedText PeerAuthenticationName = JsonEncodedText.Encode("peer_authentication");
+    private static readonly JsonEncodedText Hbone = JsonEncodedText.Encode("hbone");
+    private static readonly JsonEncodedText[] PeerAuthenticationModes = Encoded<PeerAuthenticationMode>(MeshFacts.ModeName);
+
+    /// <summary>Istio's HBONE port: ambient's mutual TLS tunnel between ztunnels (and waypoints).</summary>
+    public const int HbonePort = 15008;
 
     private static readonly JsonEncodedText[] FlagNames = [.. new[] { "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR" }.Select(n => JsonEncodedText.Encode(n))];
     // Values every record repeats, encoded once from the names below and indexed by the enum's value.
@@ -153,6 +163,21 @@ internal static class FlowRecordWriter
                 if (((int)f.TcpFlagsSeen & (1 << bit)) != 0) w.WriteStringValue(FlagNames[bit]);
             }
             w.WriteEndArray();
+        }
+        if (f.Tls is { } tls)
+        {
+            // Only the classification of the first payload bytes, never a byte of them (design.md section 10).
+            w.WriteBoolean(TlsName, tls);
+            if (tls && f.TlsVersion is { } version) w.WriteString(TlsVersionName, version);
+        }
+        if (j.Mesh.Applies)
+        {
+            w.WriteStartObject(MeshName);
+            w.WriteBoolean(Src, j.Mesh.SourceMeshed);
+            w.WriteBoolean(Dst, j.Mesh.DestinationMeshed);
+            w.WriteString(PeerAuthenticationName, PeerAuthenticationModes[(int)j.Mesh.PeerAuthentication]);
+            if (f.DestinationPort == HbonePort && f.Tls == true) w.WriteBoolean(Hbone, true);
+            w.WriteEndObject();
         }
         if (e.Kind == FlowEventKind.End) w.WriteString(EndReason, EndReasonNames[(int)f.EndReason]);
         WriteTime(w, FirstSeen, f.FirstSeenNs);

@@ -40,6 +40,7 @@ internal static class FlowsApi
             Verdict = query["verdict"],
             Enforcement = query["enforcement"],
             Policy = query["policy"],
+            Tls = query["tls"],
             Since = query["since"],
             Until = query["until"],
         };

@@ -76,7 +76,8 @@ internal static class RecommendCheck
     public static Tightness Measure(ClusterSnapshot cluster, ClusterSnapshot applied, RecommendationBuilder builder, IReadOnlyList<string> namespaces)
     {
         var alone = new ClusterSnapshot(cluster.Version + 1, cluster.Namespaces.Values, cluster.Pods, cluster.Services, cluster.EndpointSlices, cluster.Nodes,
-            applied.Policies, applied.AdminPolicies, [.. cluster.CalicoObjects.Where(o => o.Kind == CalicoObject.Tier), .. applied.CalicoObjects], cluster.ServiceAccounts.Values);
+            applied.Policies, applied.AdminPolicies, [.. cluster.CalicoObjects.Where(o => o.Kind == CalicoObject.Tier), .. applied.CalicoObjects], cluster.ServiceAccounts.Values,
+            cluster.PeerAuthentications);
         var model = ClusterModel.Build(alone);
         long denied = 0, unobserved = 0;
         foreach (string ns in namespaces)

@@ -24,6 +24,8 @@ internal sealed record FlowFilterOptions
     public string? Enforcement { get; init; }
     /// <summary>ns/name, or a name in any namespace.</summary>
     public string? Policy { get; init; }
+    /// <summary>true or false: whether the connection's first payload was a TLS record (records that do not know match neither).</summary>
+    public string? Tls { get; init; }
     /// <summary>A duration back from now (30m, 2h, 1d, 90s) or an RFC 3339 time.</summary>
     public string? Since { get; init; }
     /// <summary>An RFC 3339 time or a duration back from now.</summary>
@@ -57,6 +59,7 @@ internal sealed class FlowFilter
     private readonly byte[]? _enforcement;
     private readonly byte[]? _policy;
     private readonly bool _policyNameOnly;
+    private readonly bool? _tls;
     private readonly DateTimeOffset? _since;
     private readonly DateTimeOffset? _until;
     private readonly byte[]? _sinceText;
@@ -66,7 +69,7 @@ internal sealed class FlowFilter
 
     /// <summary>No criterion at all: every well-formed record matches (a reader that parses the record anyway may skip the filter).</summary>
     public bool MatchesEverything => _namespace is null && _podName is null && _workload is null && _network is null && _port < 0
-        && _protocol is null && _verdict is null && _enforcement is null && _policy is null && _sinceText is null && _untilText is null
+        && _protocol is null && _verdict is null && _enforcement is null && _policy is null && _tls is null && _sinceText is null && _untilText is null
         && _since is null && _until is null;
 
     private FlowFilter(FlowFilterOptions o, DateTimeOffset now, List<string>? problems = null)
@@ -128,6 +131,11 @@ internal sealed class FlowFilter
         {
             _policyNameOnly = !o.Policy.Contains('/', StringComparison.Ordinal);
             _policy = Encoding.UTF8.GetBytes(_policyNameOnly ? "/" + o.Policy : o.Policy);
+        }
+        if (!string.IsNullOrEmpty(o.Tls))
+        {
+            if (bool.TryParse(o.Tls, out bool tls)) _tls = tls;
+            else problems.Add($"--tls: '{o.Tls}' is not true or false");
         }
         if (!string.IsNullOrEmpty(o.Since))
         {
@@ -221,6 +229,7 @@ internal sealed class FlowFilter
                 else if (reader.ValueTextEquals("protocol"u8)) { reader.Read(); fields.Protocol = Value(ref reader); }
                 else if (reader.ValueTextEquals("verdict"u8)) { reader.Read(); fields.Verdict = Value(ref reader); }
                 else if (reader.ValueTextEquals("enforcement"u8)) { reader.Read(); fields.Enforcement = Value(ref reader); }
+                else if (reader.ValueTextEquals("tls"u8)) { reader.Read(); fields.Tls = reader.TokenType switch { JsonTokenType.True => true, JsonTokenType.False => false, _ => null }; reader.Skip(); }
                 else if (reader.ValueTextEquals("src"u8)) { reader.Read(); ReadEndpoint(ref reader, ref fields); }
                 else if (reader.ValueTextEquals("dst"u8)) { reader.Read(); ReadEndpoint(ref reader, ref fields); }
                 else if (reader.ValueTextEquals("egress"u8) || reader.ValueTextEquals("ingress"u8)) { reader.Read(); ReadSide(ref reader, ref fields); }
@@ -246,6 +255,7 @@ internal sealed class FlowFilter
         public ReadOnlySpan<byte> Protocol;
         public ReadOnlySpan<byte> Verdict;
         public ReadOnlySpan<byte> Enforcement;
+        public bool? Tls;
         public bool NamespaceMatched;
         public bool PodMatched;
         public bool WorkloadMatched;
@@ -358,6 +368,7 @@ internal sealed class FlowFilter
             && (_verdict is null || f.Verdict.SequenceEqual(_verdict))
             && (_enforcement is null || f.Enforcement.SequenceEqual(_enforcement))
             && (_policy is null || f.PolicyMatched)
+            && (_tls is null || f.Tls == _tls)
             && InTimeRange(f.Time);
         return ok ? FilterResult.Match : FilterResult.NoMatch;
     }

@@ -23,10 +23,12 @@ public sealed unsafe class FlowEntryLayoutTests
         var entry = default(FlowEntry);
         long lastSeenEnd = Offset(ref entry, ref entry.LastSeenNs) + sizeof(long);
         long bytesReceivedEnd = Offset(ref entry, ref entry.BytesReceived) + sizeof(ulong);
+        long payloadEnd = Math.Max(Offset(ref entry, ref entry.SourcePayload), Offset(ref entry, ref entry.DestinationPayload)) + sizeof(PayloadClass);
 
         // The key, the interfaces, the close state and the counters: the last of them is BytesReceived.
         Assert.True(bytesReceivedEnd <= FlowEntry.HotBytes, $"BytesReceived ends at {bytesReceivedEnd}");
         Assert.True(lastSeenEnd <= FlowEntry.HotBytes, $"LastSeenNs ends at {lastSeenEnd}");
+        Assert.True(payloadEnd <= FlowEntry.HotBytes, $"the payload classes end at {payloadEnd}");
         Assert.True(Offset(ref entry, ref entry.Id) >= bytesReceivedEnd, "the record-only fields follow the hot part");
     }
 
@@ -44,7 +46,7 @@ public sealed unsafe class FlowEntryLayoutTests
         [
             End(ref h.TimestampNs), End(ref h.Source), End(ref h.Destination), End(ref h.SourcePort), End(ref h.DestinationPort),
             End(ref h.Protocol), End(ref h.TcpFlags), End(ref h.Flags), End(ref h.IpLength), End(ref h.InterfaceIndex),
-            End(ref h.FragmentId), End(ref h.IcmpType), End(ref h.IcmpCode), End(ref h.SctpChunkType),
+            End(ref h.FragmentId), End(ref h.IcmpType), End(ref h.IcmpCode), End(ref h.SctpChunkType), End(ref h.Payload),
         ];
         Assert.All(ends, end => Assert.True(end <= PacketHeaders.FlowBytes, $"a field the flow table reads ends at {end}"));
     }

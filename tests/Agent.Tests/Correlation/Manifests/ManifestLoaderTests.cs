@@ -173,7 +173,7 @@ public sealed class ManifestLoaderTests : IDisposable
         var result = ManifestLoader.LoadFromText("""
             apiVersion: v1
             kind: Pod
-            metadata: { name: a, namespace: x, annotations: 5 }
+            metadata: { name: a, namespace: x, finalizers: 5, managedFields: yes }
             spec:
               volumes: not-a-list
               containers: [ { name: c, resources: 5, livenessProbe: [], ports: [ { containerPort: 8080, name: http } ] } ]

@@ -36,8 +36,12 @@ public sealed record ApiResource(string Name, string Path, string ApiVersion, st
     public static readonly IReadOnlyList<ApiResource> Calico = [.. CalicoObject.Kinds.Select(k => Custom(CalicoGroup, k.Resource, k.Kind, k.Namespaced, typeof(CalicoObject), "v3"))];
     public static readonly IReadOnlyList<ApiResource> CalicoCrds = [.. CalicoObject.Kinds.Select(k => Custom(CalicoCrdGroup, k.Resource, k.Kind, k.Namespaced, typeof(CalicoObject), "v1"))];
 
+    /// <summary>Istio's PeerAuthentications (the mesh audit), served at v1 and v1beta1.</summary>
+    public static readonly ApiResource PeerAuthentications =
+        Custom(PeerAuthenticationObject.Group, PeerAuthenticationObject.Resource, PeerAuthenticationObject.KindName, true, typeof(PeerAuthenticationObject), PeerAuthenticationObject.Versions);
+
     public static readonly IReadOnlyList<ApiResource> All =
-        [Namespaces, Pods, Services, EndpointSlices, Nodes, NetworkPolicies, ServiceAccounts, .. AdminPolicies, .. Calico, .. CalicoCrds];
+        [Namespaces, Pods, Services, EndpointSlices, Nodes, NetworkPolicies, ServiceAccounts, .. AdminPolicies, .. Calico, .. CalicoCrds, PeerAuthentications];
 
     /// <summary>The plural that the path names; <see cref="Name"/> but for a name qualified by its group.</summary>
     public string Plural
