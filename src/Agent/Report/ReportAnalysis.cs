@@ -244,13 +244,13 @@ internal sealed class ReportAnalysis
     /// <summary>What the engine judges an end by: a pod's namespace, labels and ports owner; another end's kind and address.</summary>
     private static string Identity(in ResolvedEndpoint endpoint, string? ip) => endpoint.Kind switch
     {
-        EndpointKind.Pod when endpoint.Pod is { } pod => $"pod:{pod.Namespace}:{Uid(pod)}:{string.Join(',', pod.Labels.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"))}:{ip}",
+        EndpointKind.Pod when endpoint.Pod is { } pod => $"pod:{pod.Namespace}:{Owner(pod)}:{string.Join(',', pod.Labels.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"))}:{ip}",
         EndpointKind.Node => $"node:{endpoint.Node?.Name}:{ip}",
         _ => $"{endpoint.Kind}:{ip}",
     };
 
     // Named ports resolve against the pod's declared ports, so two pods alike in labels may still differ: keep the workload.
-    private static string Uid(PodInfo pod) => pod.Workload?.ToString() ?? pod.Name;
+    private static string Owner(PodInfo pod) => pod.Workload?.ToString() ?? pod.Name;
 
     private static string Dir(PolicyDirection direction) => direction == PolicyDirection.Ingress ? "ingress" : "egress";
 
