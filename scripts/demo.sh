@@ -14,3 +14,7 @@ tripline flows --flow-log "$log" --verdict deny
 echo
 echo "Before you apply deploy/demo-proposed: what would it break? (tripline whatif)"
 tripline whatif --flow-log "$log" --manifests deploy/demo --apply deploy/demo-proposed
+echo
+report=$(dirname "$log")/demo-report.html
+tripline report --flow-log "$log" --manifests deploy/demo --out "$report" --json "${report%.html}.json"
+echo "The audit report (tripline report): $report (open it in a browser; the facts as JSON: ${report%.html}.json)"

@@ -17,6 +17,8 @@ if [ "${1:-test}" = test ]; then
   want python3        # socket peers inside the test namespaces
   want nftables       # a CNI that enforces (or drops) in the enforcement end-to-end tests
   want openssl        # certificates and a TLS client for the agent's HTTPS tests
+  want chromium           # headless rendering of the audit report (tests/Agent.Tests/Report/ChromiumTests.cs)
+  want fonts-dejavu-core  # the report's fonts, so that screenshots show text
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

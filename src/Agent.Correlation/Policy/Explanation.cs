@@ -430,3 +430,41 @@ public sealed partial class PolicyEngine
         };
     }
 }
+
+/// <summary>One rule of a compiled policy, named as <see cref="PolicyEngine.Explain"/> names it in <see cref="RuleExplanation.Rule"/>.</summary>
+public sealed record PolicyRuleName(string Policy, PolicyDirection Direction, string Rule);
+
+public sealed partial class PolicyEngine
+{
+    /// <summary>The names of every policy compiled, of every kind (NetworkPolicy <c>ns/name</c>, others <c>Kind/…</c>), sorted.</summary>
+    public IReadOnlyList<string> PolicyKeys() =>
+        [.. _policies.Select(p => p.Key).Concat(_tierPolicies.Select(p => p.Key)).Distinct().Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Every rule that can decide a flow, named exactly as <see cref="Explain"/> names it, so that an audit can tell which
+    /// rules never matched: a NetworkPolicy's <c>ingress[i]</c>/<c>egress[i]</c>, a tier policy's rule with its action
+    /// (Log rules decide nothing and are left out).
+    /// </summary>
+    public IReadOnlyList<PolicyRuleName> RuleNames()
+    {
+        var names = new List<PolicyRuleName>();
+        foreach (var policy in _policies)
+        {
+            foreach (var direction in (ReadOnlySpan<PolicyDirection>)[PolicyDirection.Ingress, PolicyDirection.Egress])
+            {
+                foreach (var rule in policy.Rules(direction)) names.Add(new PolicyRuleName(policy.Key, direction, $"{Dir(direction)}[{rule.Index}]"));
+            }
+        }
+        foreach (var policy in _tierPolicies)
+        {
+            foreach (var direction in (ReadOnlySpan<PolicyDirection>)[PolicyDirection.Ingress, PolicyDirection.Egress])
+            {
+                foreach (var rule in policy.Rules(direction))
+                {
+                    if (rule.Action != RuleAction.Log) names.Add(new PolicyRuleName(policy.Key, direction, $"{rule.Describe(direction)} {rule.Action}"));
+                }
+            }
+        }
+        return names;
+    }
+}

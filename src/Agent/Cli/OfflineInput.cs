@@ -12,7 +12,7 @@ using Tripline.Records;
 namespace Tripline.Cli;
 
 /// <summary>
-/// What the offline analyses (<c>whatif</c>, <c>recommend</c>) read: the cluster (manifests, or the API server's lists
+/// What the offline analyses (<c>whatif</c>, <c>recommend</c>, <c>report</c>) read: the cluster (manifests, or the API server's lists
 /// read once) and the traffic (flow logs as <c>tripline flows</c> reads them, or captures replayed into the records the
 /// flow log would hold). One way to read both, so that every analysis sees the same records.
 /// </summary>

@@ -13,6 +13,7 @@ internal static class TriplineCommand
         root.Subcommands.Add(FlowsCommand.Create());
         root.Subcommands.Add(Tripline.WhatIf.WhatIfCommand.Create());
         root.Subcommands.Add(Tripline.Recommend.RecommendCommand.Create());
+        root.Subcommands.Add(Tripline.Report.ReportCommand.Create());
         root.Subcommands.Add(ExplainCommand.Create());
         return root;
     }

@@ -24,6 +24,17 @@ internal ref struct FlowRecordFields
     public ReadOnlySpan<byte> Source;
     public ReadOnlySpan<byte> Destination;
     public long Flows;
+    /// <summary>What the network did with the verdict (<c>enforcement</c>), when recorded.</summary>
+    public ReadOnlySpan<byte> Enforcement;
+    /// <summary>When the flow's first packet was seen (<c>first_seen</c>), when recorded.</summary>
+    public ReadOnlySpan<byte> FirstSeen;
+    /// <summary>The sides' judgements as raw JSON (objects, or <c>null</c>), when read whole.</summary>
+    public ReadOnlySpan<byte> Egress;
+    public ReadOnlySpan<byte> Ingress;
+    /// <summary>The <c>mesh</c> object as raw JSON (design §10), when recorded.</summary>
+    public ReadOnlySpan<byte> Mesh;
+    /// <summary>Whether the first payload was TLS (<c>tls</c>, design §10); null when the record does not say.</summary>
+    public bool? Tls;
 
     /// <summary>
     /// False for a line that is not one JSON object with a time, an event and both ends, or whose event
@@ -55,6 +66,16 @@ internal ref struct FlowRecordFields
                 else if (reader.ValueTextEquals("verdict"u8)) fields.Verdict = Scalar(ref reader);
                 else if (reader.ValueTextEquals("node"u8)) fields.Node = Scalar(ref reader);
                 else if (reader.ValueTextEquals("initiator"u8)) fields.Initiator = Scalar(ref reader);
+                else if (reader.ValueTextEquals("enforcement"u8)) fields.Enforcement = Scalar(ref reader);
+                else if (reader.ValueTextEquals("first_seen"u8)) fields.FirstSeen = Scalar(ref reader);
+                else if (reader.ValueTextEquals("egress"u8)) fields.Egress = Raw(ref reader, line);
+                else if (reader.ValueTextEquals("ingress"u8)) fields.Ingress = Raw(ref reader, line);
+                else if (reader.ValueTextEquals("mesh"u8)) fields.Mesh = Raw(ref reader, line);
+                else if (reader.ValueTextEquals("tls"u8))
+                {
+                    reader.Read();
+                    fields.Tls = reader.TokenType switch { JsonTokenType.True => true, JsonTokenType.False => false, _ => null };
+                }
                 else if (reader.ValueTextEquals("flows"u8))
                 {
                     reader.Read();

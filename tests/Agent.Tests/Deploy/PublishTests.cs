@@ -73,6 +73,38 @@ public sealed class PublishTests(PublishedAgent published)
         }
     }
 
+    /// <summary>
+    /// The demo's audit report with the Native AOT executable, straight from the capture: the HTML has every section and
+    /// the JSON, written without reflection, counts the demo's denied flows by the policies that decided.
+    /// </summary>
+    [Fact]
+    public async Task Report_PublishedAgentOnTheDemoCapture_WritesTheHtmlAndTheJson()
+    {
+        string dir = Directory.CreateTempSubdirectory("tripline-published-report-").FullName;
+        try
+        {
+            string html = Path.Combine(dir, "report.html"), json = Path.Combine(dir, "report.json");
+            var report = await RunAsync(published.Executable, ["report", "--pcap", DeployFiles.Path("deploy/demo/traffic.pcap"), "--manifests", DeployFiles.Path("deploy/demo"),
+                "--node", "demo-node-1", "--out", html, "--json", json], env: NoEnvironment);
+            Assert.True(report.ExitCode == 0, report.Output);
+            Assert.Contains("tripline report:", report.Output, StringComparison.Ordinal);
+            string page = File.ReadAllText(html);
+            foreach (string id in new[] { "coverage", "posture", "exposure", "violations", "mesh", "map" }) Assert.Contains($"<section id=\"{id}\">", page, StringComparison.Ordinal);
+            using var facts = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(json));
+            var coverage = facts.RootElement.GetProperty("coverage");
+            Assert.Equal("pcap", coverage.GetProperty("input_kind").GetString());
+            long denied = coverage.GetProperty("denied_flows").GetInt64();
+            Assert.True(denied > 0);
+            Assert.Equal(denied, facts.RootElement.GetProperty("violations").GetProperty("items").EnumerateArray().Sum(v => v.GetProperty("flows").GetInt64()));
+            Assert.Contains(facts.RootElement.GetProperty("violations").GetProperty("items").EnumerateArray(),
+                v => v.GetProperty("policies").EnumerateArray().Any(p => p.GetString() == "shop/default-deny-ingress"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task Run_PublishedAgentWithTheDaemonSetsEnvironment_ServesProbesAndMetricsAndStopsOnSigterm()
     {
