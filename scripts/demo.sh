@@ -12,6 +12,9 @@ echo
 echo "Denied flows in the flow log ($log):"
 tripline flows --flow-log "$log" --verdict deny
 echo
+echo "Plaintext in the meshed namespace bank, where Istio's mutual TLS should be (tripline flows --tls false):"
+tripline flows --flow-log "$log" --tls false --namespace bank
+echo
 echo "Before you apply deploy/demo-proposed: what would it break? (tripline whatif)"
 tripline whatif --flow-log "$log" --manifests deploy/demo --apply deploy/demo-proposed
 echo
