@@ -40,6 +40,7 @@ internal sealed partial class BearerAuthorization
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, (ReviewedUser? User, long Expires)> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, (bool Allowed, long Expires)> _access = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<ReviewOutcome>>> _inFlight = new(StringComparer.Ordinal);
     private long _tokenReviews;
     private long _accessReviews;
 
@@ -101,8 +102,11 @@ internal sealed partial class BearerAuthorization
             ReviewOutcome outcome;
             try
             {
-                Interlocked.Increment(ref _tokenReviews);
-                outcome = await WithTimeoutAsync(ct => _reviews.ReviewTokenAsync(token, ct), cancellationToken).ConfigureAwait(false);
+                outcome = await ReviewOnceAsync("token\n" + tokenKey, ct =>
+                {
+                    Interlocked.Increment(ref _tokenReviews);
+                    return _reviews.ReviewTokenAsync(token, ct);
+                }, cancellationToken).ConfigureAwait(false);
             }
             catch (AccessReviewUnavailableException e)
             {
@@ -120,8 +124,11 @@ internal sealed partial class BearerAuthorization
         ReviewOutcome review;
         try
         {
-            Interlocked.Increment(ref _accessReviews);
-            review = await WithTimeoutAsync(ct => _reviews.ReviewNonResourceAccessAsync(user, path, "get", ct), cancellationToken).ConfigureAwait(false);
+            review = await ReviewOnceAsync("access\n" + accessKey, ct =>
+            {
+                Interlocked.Increment(ref _accessReviews);
+                return _reviews.ReviewNonResourceAccessAsync(user, path, "get", ct);
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (AccessReviewUnavailableException e)
         {
@@ -153,6 +160,25 @@ internal sealed partial class BearerAuthorization
         if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return null;
         string token = header[scheme.Length..].Trim();
         return token.Length == 0 ? null : token;
+    }
+
+    /// <summary>
+    /// One review per question at a time: requests that ask what is already being asked (a scrape that timed out and
+    /// the next one, several scrapers starting at once after the cache expired) wait for that answer instead of asking
+    /// the API server again. The review runs under its own timeout, not a request's: one client hanging up does not
+    /// cancel the answer the others wait for.
+    /// </summary>
+    private Task<ReviewOutcome> ReviewOnceAsync(string key, Func<CancellationToken, Task<ReviewOutcome>> review, CancellationToken cancellationToken)
+    {
+        var mine = new Lazy<Task<ReviewOutcome>>(() => WithTimeoutAsync(review, CancellationToken.None), LazyThreadSafetyMode.ExecutionAndPublication);
+        var shared = _inFlight.GetOrAdd(key, mine);
+        var answer = shared.Value;
+        if (ReferenceEquals(shared, mine))
+        {
+            _ = answer.ContinueWith(_ => _inFlight.TryRemove(new KeyValuePair<string, Lazy<Task<ReviewOutcome>>>(key, mine)), CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        return answer.WaitAsync(cancellationToken);
     }
 
     private async Task<ReviewOutcome> WithTimeoutAsync(Func<CancellationToken, Task<ReviewOutcome>> review, CancellationToken cancellationToken)
