@@ -102,10 +102,16 @@ internal sealed partial class BearerAuthorization
             ReviewOutcome outcome;
             try
             {
-                outcome = await ReviewOnceAsync("token\n" + tokenKey, ct =>
+                outcome = await ReviewOnceAsync("token\n" + tokenKey, async ct =>
                 {
+                    // A review that ended since this request looked at the cache has answered already.
+                    if (_tokens.TryGetValue(tokenKey, out var fresh) && fresh.Expires > _time.GetTimestamp()) return new ReviewOutcome(fresh.User is not null, fresh.User, null);
                     Interlocked.Increment(ref _tokenReviews);
-                    return _reviews.ReviewTokenAsync(token, ct);
+                    var answer = await _reviews.ReviewTokenAsync(token, ct).ConfigureAwait(false);
+                    var reviewed = answer.Allowed ? answer.User : null;
+                    // Remembered before the review leaves the in-flight set, so that no request finds neither.
+                    Remember(_tokens, tokenKey, (reviewed, Expiry(_time.GetTimestamp(), reviewed is not null)));
+                    return answer;
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (AccessReviewUnavailableException e)
@@ -114,7 +120,6 @@ internal sealed partial class BearerAuthorization
                 return AccessDecision.Unavailable;
             }
             user = outcome.Allowed ? outcome.User : null;
-            Remember(_tokens, tokenKey, (user, Expiry(now, user is not null)));
             if (user is null) LogUnauthenticated(_logger, path, outcome.Reason ?? "not authenticated");
         }
         if (user is null) return AccessDecision.Unauthenticated;
@@ -124,10 +129,13 @@ internal sealed partial class BearerAuthorization
         ReviewOutcome review;
         try
         {
-            review = await ReviewOnceAsync("access\n" + accessKey, ct =>
+            review = await ReviewOnceAsync("access\n" + accessKey, async ct =>
             {
+                if (_access.TryGetValue(accessKey, out var fresh) && fresh.Expires > _time.GetTimestamp()) return new ReviewOutcome(fresh.Allowed, null, null);
                 Interlocked.Increment(ref _accessReviews);
-                return _reviews.ReviewNonResourceAccessAsync(user, path, "get", ct);
+                var answer = await _reviews.ReviewNonResourceAccessAsync(user, path, "get", ct).ConfigureAwait(false);
+                Remember(_access, accessKey, (answer.Allowed, Expiry(_time.GetTimestamp(), answer.Allowed)));
+                return answer;
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (AccessReviewUnavailableException e)
@@ -135,7 +143,6 @@ internal sealed partial class BearerAuthorization
             LogUnavailable(_logger, path, e.Message);
             return AccessDecision.Unavailable;
         }
-        Remember(_access, accessKey, (review.Allowed, Expiry(now, review.Allowed)));
         if (!review.Allowed) LogForbidden(_logger, user.Name, path, review.Reason ?? "no rule allows it");
         return review.Allowed ? AccessDecision.Allowed : AccessDecision.Forbidden;
     }
