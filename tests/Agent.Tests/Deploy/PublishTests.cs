@@ -44,6 +44,69 @@ public sealed class PublishTests(PublishedAgent published)
     }
 
     /// <summary>
+    /// <c>&gt; file 2&gt;&amp;1</c>, as a user saves a run: standard output and standard error share one open file, and
+    /// neither may write over the other. Flow records on standard output, the summary and log lines on standard error,
+    /// and then <c>flows</c>' table with its notice, each checked line by line against the same runs with the two
+    /// streams apart.
+    /// </summary>
+    [Fact]
+    public async Task Output_BothStreamsToOneFile_EveryLineOfEachIsKeptWhole()
+    {
+        string dir = Directory.CreateTempSubdirectory("tripline-published-streams-").FullName;
+        try
+        {
+            string pcap = DeployFiles.Path("deploy/demo/traffic.pcap"), manifests = DeployFiles.Path("deploy/demo");
+            string[] replay = ["replay", "--pcap", pcap, "--manifests", manifests, "--flow-log", "-"];
+
+            var (apartOut, apartErr) = await RunApartAsync(published.Executable, replay);
+            var together = await RunIntoOneFileAsync(published.Executable, replay, Path.Combine(dir, "replay.out"));
+
+            var records = together.Where(l => l.StartsWith('{')).ToList();
+            Assert.Equal(apartOut, records);
+            foreach (string record in records) System.Text.Json.JsonDocument.Parse(record).Dispose();
+            Assert.Equal(apartOut.Count + apartErr.Count, together.Count);
+            Assert.Contains(together, l => l.StartsWith("Tripline replay:", StringComparison.Ordinal));
+            // The summary's time and memory figures differ from run to run; its words and order may not.
+            Assert.Equal(apartErr.Select(WithoutNumbers), together.Where(l => !l.StartsWith('{')).Select(WithoutNumbers));
+
+            string log = Path.Combine(dir, "demo.log");
+            File.WriteAllLines(log, apartOut.Append("{\"cut\": "));
+            string[] flows = ["flows", "--flow-log", log, "--namespace", "shop"];
+            var (tableOut, tableErr) = await RunApartAsync(published.Executable, flows);
+            Assert.NotEmpty(tableErr);
+            Assert.True(tableOut.Count > 2, string.Join('\n', tableOut));
+            var table = await RunIntoOneFileAsync(published.Executable, flows, Path.Combine(dir, "flows.out"));
+            Assert.Equal(tableOut.Concat(tableErr).Order(StringComparer.Ordinal), table.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        static async Task<(List<string> Out, List<string> Err)> RunApartAsync(string executable, string[] args)
+        {
+            using var process = Start(executable, args, NoEnvironment);
+            process.StandardInput.Close();
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(ProcessTimeout);
+            Assert.True(process.ExitCode == 0, await stderr);
+            return (Lines(await stdout), Lines(await stderr));
+        }
+
+        static async Task<List<string>> RunIntoOneFileAsync(string executable, string[] args, string file)
+        {
+            var result = await RunAsync("/bin/sh", ["-c", "out=$1; shift; exec \"$@\" > \"$out\" 2>&1", "sh", file, executable, .. args], NoEnvironment);
+            Assert.True(result.ExitCode == 0, result.Output + File.ReadAllText(file));
+            return Lines(File.ReadAllText(file));
+        }
+
+        static List<string> Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries).ToList();
+
+        static string WithoutNumbers(string line) => Regex.Replace(line, @"\d+(\.\d+)?", "#");
+    }
+
+    /// <summary>
     /// The README's demo of recommend with the Native AOT executable: the documents are written without reflection, and
     /// the whatif gate applies them to the demo's traffic without a break, for each kind.
     /// </summary>
