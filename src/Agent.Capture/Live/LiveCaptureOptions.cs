@@ -61,15 +61,20 @@ public sealed record LiveCaptureOptions
     /// <summary>How long the name and counters of an interface that went away are kept (flows still name it).</summary>
     public TimeSpan VanishedRetention { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Longest time parsed headers wait in a partly filled batch before they are handed to the flow table.</summary>
+    /// <summary>
+    /// Longest time parsed headers wait in a partly filled batch before they are handed to the flow table, and longest
+    /// time a handed-over batch waits before the flow table is woken for it: a packet reaches the table within twice
+    /// this.
+    /// </summary>
     public TimeSpan HandoffDelay { get; init; } = TimeSpan.FromMilliseconds(50);
 
     /// <summary>
-    /// After a poll round that read at least a batch of packets, capture pauses this long before polling again, so
-    /// that on a busy node each round reads several of the kernel's blocks and wakes the flow table once for all of
-    /// them, rather than both threads waking for every block (about 1,600 small packets). The kernel ring holds the
-    /// packets meanwhile: a 4 MiB ring holds some 20 ms of 128-byte snapshots at a million packets a second. A quiet
-    /// node never pauses. Zero turns pacing off.
+    /// While poll rounds read at least a batch of packets each, a round begins at most this often: capture pauses for
+    /// what is left of the interval since the last busy round, so that on a busy node each round reads several of the
+    /// kernel's blocks, rather than waking for every block (about 1,600 small packets). When blocks come slower than
+    /// this, the poll itself is the wait and nothing is added. The kernel ring holds the packets meanwhile: a 4 MiB ring
+    /// holds some 20 ms of 128-byte snapshots at a million packets a second. A quiet node never pauses. Zero turns
+    /// pacing off.
     /// </summary>
     public TimeSpan BusyPause { get; init; } = TimeSpan.FromMilliseconds(10);
 

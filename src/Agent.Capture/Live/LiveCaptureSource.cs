@@ -16,8 +16,10 @@ namespace Tripline.Capture.Live;
 /// packet, and even its pointer-only read costs a native call and a handle reference count per packet) into
 /// pooled batches that go to the flow table without ever waiting: a full queue is a counted loss. Interfaces are
 /// listed again every <see cref="LiveCaptureOptions.RescanInterval"/>, so veths of new pods are captured and
-/// vanished ones released. The flow table is woken once per poll round, and a busy round is followed by a short
-/// pause (<see cref="LiveCaptureOptions.BusyPause"/>) so that the next one reads several kernel blocks at once.
+/// vanished ones released. Wake-ups are what a busy node pays for beyond its packets, so there are few: the flow
+/// table is woken once its oldest waiting batch has waited <see cref="LiveCaptureOptions.HandoffDelay"/> (or the
+/// queue holds <see cref="BatchHandoff.WakeAtBatches"/> batches), and while packets keep coming a round begins at
+/// most every <see cref="LiveCaptureOptions.BusyPause"/>, so that each reads several kernel blocks at once.
 /// </summary>
 /// <remarks>
 /// Double counting is left to the flow table's rule: a packet between two pods of the node is read on both veths
@@ -98,6 +100,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
         var self = GCHandle.Alloc(this);
         _self = GCHandle.ToIntPtr(self);
         long batchSince = 0;
+        long lastBusyRound = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -111,6 +114,7 @@ public sealed partial class LiveCaptureSource : IPacketSource
                 }
                 int timeout = (int)Math.Clamp(nextRescan - now, 0, IdlePollMs);
                 if (_handoff.Current.Count > 0) timeout = (int)Math.Clamp(batchSince + handoffMs - now, 0, timeout);
+                if (_handoff.AnnounceDue(handoffMs) is long due) timeout = (int)Math.Clamp(due - now, 0, timeout);
 
                 if (_pollFds.Length == 0)
                 {
@@ -145,10 +149,17 @@ public sealed partial class LiveCaptureSource : IPacketSource
                 {
                     _handoff.Handoff();
                 }
-                // One wake-up of the flow table for everything this round handed over.
-                _handoff.Announce();
-                // Busy: let the kernel fill a few more blocks before the next round (a quiet node never waits here).
-                if (pauseMs > 0 && Counters.Frames - framesBefore >= _handoff.Current.Items.Length) cancellationToken.WaitHandle.WaitOne((int)pauseMs);
+                // One wake-up of the flow table for everything handed over since its last, once the oldest has waited.
+                _handoff.AnnounceIfDue(Environment.TickCount64, handoffMs);
+                // Busy: let the kernel fill a few more blocks before the next round (a quiet node never waits here). The
+                // pause spaces rounds rather than following each: when blocks come slower than that, the poll is the wait,
+                // and a pause on top would only add a second sleep and wake-up to every round.
+                if (pauseMs > 0 && Counters.Frames - framesBefore >= _handoff.Current.Items.Length)
+                {
+                    long rest = lastBusyRound + pauseMs - Environment.TickCount64;
+                    if (rest > 0) cancellationToken.WaitHandle.WaitOne((int)rest);
+                    lastBusyRound = Environment.TickCount64;
+                }
             }
         }
         finally

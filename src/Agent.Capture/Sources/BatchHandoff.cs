@@ -6,9 +6,10 @@ namespace Tripline.Capture.Sources;
 /// The batch a live source is filling, and its hand-over to the flow table, which never waits: when the queue is
 /// full the batch's packets are counted as lost (<see cref="CaptureCounters.QueueDroppedPackets"/>) and the batch is
 /// filled again. With an <see cref="ICoalescingBatchWriter"/> the flow table is woken once per
-/// <see cref="Announce"/> (a poll round) for all the batches handed over since, or mid-round every
-/// <see cref="WakeAtBatches"/> batches, so that a round over many busy interfaces cannot fill the queue while the
-/// table sleeps.
+/// <see cref="Announce"/> for all the batches handed over since, or every <see cref="WakeAtBatches"/> batches, so
+/// that a round over many busy interfaces cannot fill the queue while the table sleeps. <see cref="AnnounceIfDue"/>
+/// wakes it only once the oldest of them has waited a given delay: every wake-up costs both threads a context
+/// switch, which on a busy node costs more than the packets a round reads.
 /// </summary>
 internal sealed class BatchHandoff
 {
@@ -21,6 +22,8 @@ internal sealed class BatchHandoff
     private readonly CaptureCounters _counters;
     // Batches handed over quietly since the flow table was last woken.
     private int _unannounced;
+    // When the oldest of them was handed over (Environment.TickCount64).
+    private long _unannouncedSince;
 
     public BatchHandoff(ChannelWriter<PacketBatch> output, PacketBatchPool pool, CaptureCounters counters)
     {
@@ -41,7 +44,9 @@ internal sealed class BatchHandoff
         if (_quiet is { } quiet ? quiet.TryWriteQuietly(batch) : _output.TryWrite(batch))
         {
             Current = _pool.Rent();
-            if (_quiet is not null && ++_unannounced >= WakeAtBatches) Announce();
+            if (_quiet is null) return;
+            if (_unannounced == 0) _unannouncedSince = Environment.TickCount64;
+            if (++_unannounced >= WakeAtBatches) Announce();
         }
         else
         {
@@ -49,6 +54,15 @@ internal sealed class BatchHandoff
             _counters.QueueDroppedPackets += batch.Count;
             batch.Count = 0;
         }
+    }
+
+    /// <summary>When the flow table is due to be woken for batches handed over quietly (<paramref name="delayMs"/> after the oldest), or null.</summary>
+    public long? AnnounceDue(long delayMs) => _unannounced == 0 ? null : _unannouncedSince + delayMs;
+
+    /// <summary>Wakes the flow table if the oldest batch handed over quietly has waited <paramref name="delayMs"/>.</summary>
+    public void AnnounceIfDue(long nowMs, long delayMs)
+    {
+        if (_unannounced > 0 && nowMs - _unannouncedSince >= delayMs) Announce();
     }
 
     /// <summary>Wakes the flow table for the batches handed over quietly, if any.</summary>

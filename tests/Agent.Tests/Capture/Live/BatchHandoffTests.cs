@@ -3,7 +3,7 @@ using Tripline.Capture.Sources;
 
 namespace Tripline.Tests.Capture.Live;
 
-/// <summary>How live capture hands batches to the flow table: never waiting, and waking the table once per round.</summary>
+/// <summary>How live capture hands batches to the flow table: never waiting, and waking the table seldom.</summary>
 public sealed class BatchHandoffTests
 {
     /// <summary>A coalescing writer over a bounded channel that records when the reader would have been woken.</summary>
@@ -66,6 +66,36 @@ public sealed class BatchHandoffTests
         handoff.Announce();
         Assert.Equal([3, 3 + BatchHandoff.WakeAtBatches, 3 + 2 * BatchHandoff.WakeAtBatches, 3 + many], writer.WakesAt);
         Assert.Equal(0, writer.Loud);
+    }
+
+    [Fact]
+    public void AnnounceIfDue_WakesOnlyOnceTheOldestBatchHasWaitedTheDelay_ThenFromTheNextBatch()
+    {
+        var writer = new RecordingWriter(capacity: 64);
+        var handoff = new BatchHandoff(writer, new PacketBatchPool(70, batchSize: 16), new CaptureCounters());
+        Assert.Null(handoff.AnnounceDue(50));
+        handoff.AnnounceIfDue(long.MaxValue, 50);
+        Assert.Empty(writer.WakesAt);
+
+        Fill(handoff, 16);
+        handoff.Handoff();
+        long due = Assert.NotNull(handoff.AnnounceDue(50));
+        Fill(handoff, 16);
+        handoff.Handoff();
+        // A later batch does not move the oldest one's deadline.
+        Assert.Equal(due, handoff.AnnounceDue(50));
+        handoff.AnnounceIfDue(due - 1, 50);
+        Assert.Empty(writer.WakesAt);
+        handoff.AnnounceIfDue(due, 50);
+        Assert.Equal([2], writer.WakesAt);
+        Assert.Null(handoff.AnnounceDue(50));
+
+        Fill(handoff, 16);
+        handoff.Handoff();
+        long next = Assert.NotNull(handoff.AnnounceDue(50));
+        Assert.True(next >= due, $"{next} < {due}");
+        handoff.AnnounceIfDue(next, 50);
+        Assert.Equal([2, 3], writer.WakesAt);
     }
 
     [Fact]
