@@ -68,8 +68,7 @@ internal sealed class ObservedPairs
         if (record.Verdict.SequenceEqual("deny"u8)) pair.DeniedFlows++;
         else pair.AllowedFlows++;
         if (record.Initiator.SequenceEqual("unknown"u8)) pair.UnknownInitiator++;
-        if (pair.First.Length == 0 || record.Time.SequenceCompareTo(pair.First) < 0) pair.First = record.Time.ToArray();
-        if (record.Time.SequenceCompareTo(pair.Last) > 0) pair.Last = record.Time.ToArray();
+        RecordedTimes.Widen(ref pair.First, ref pair.Last, record.Time, record.Time);
         if (!record.Node.IsEmpty)
         {
             if (!record.Node.SequenceEqual(_lastNode))

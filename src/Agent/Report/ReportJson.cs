@@ -50,10 +50,11 @@ internal static class ReportJson
         w.WriteString("input_kind", c.InputKind);
         Strings(w, "inputs", c.Inputs);
         w.WriteString("cluster", c.Cluster);
-        if (c.Since is null) w.WriteNull("since"); else w.WriteString("since", c.Since);
-        if (c.Until is null) w.WriteNull("until"); else w.WriteString("until", c.Until);
-        if (c.FirstSeen is null) w.WriteNull("first_seen"); else w.WriteString("first_seen", c.FirstSeen);
-        if (c.LastSeen is null) w.WriteNull("last_seen"); else w.WriteString("last_seen", c.LastSeen);
+        // A null string is written as JSON null: a period not given, or no flow seen.
+        w.WriteString("since", c.Since);
+        w.WriteString("until", c.Until);
+        w.WriteString("first_seen", c.FirstSeen);
+        w.WriteString("last_seen", c.LastSeen);
         w.WriteNumber("records", c.Records);
         w.WriteNumber("unreadable_records", c.Unreadable);
         w.WriteNumber("records_outside_period", c.OutsidePeriod);

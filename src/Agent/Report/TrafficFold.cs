@@ -15,8 +15,7 @@ internal sealed class FlowFacet
     public void Add(ReadOnlySpan<byte> first, ReadOnlySpan<byte> last, ReadOnlySpan<byte> enforcement)
     {
         Flows++;
-        if (First.Length == 0 || first.SequenceCompareTo(First) < 0) First = first.ToArray();
-        if (last.SequenceCompareTo(Last) > 0) Last = last.ToArray();
+        RecordedTimes.Widen(ref First, ref Last, first, last);
         if (!enforcement.IsEmpty)
         {
             string name = Encoding.UTF8.GetString(enforcement);
@@ -33,8 +32,6 @@ internal sealed class ReportPair(string protocol, byte[] source, byte[] destinat
     public byte[] Destination { get; } = destination;
     public long AllowedFlows;
     public long DeniedFlows;
-    public byte[] First = [];
-    public byte[] Last = [];
     /// <summary>Denied flows by the raw <c>egress</c> and <c>ingress</c> judgements that denied them.</summary>
     public readonly Dictionary<(string Egress, string Ingress), FlowFacet> Denials = [];
     /// <summary>Flows recorded as not TLS, by their raw <c>mesh</c> object.</summary>
@@ -56,6 +53,7 @@ internal sealed class TrafficFold
     private readonly ReportPairKey _key = new();
     private readonly FlowFilter _filter;
     private byte[] _lastNode = [];
+    private byte[] _first = [], _last = [];
 
     public TrafficFold(FlowFilter filter)
     {
@@ -73,8 +71,9 @@ internal sealed class TrafficFold
     public long AggregatedFlows { get; private set; }
     /// <summary>End records that carry the mesh facts (<c>tls</c> or <c>mesh</c>).</summary>
     public long MeshRecords { get; private set; }
-    public byte[] First { get; private set; } = [];
-    public byte[] Last { get; private set; } = [];
+    /// <summary>The earliest first packet and the latest end of the flows read (empty when none).</summary>
+    public byte[] First => _first;
+    public byte[] Last => _last;
     public SortedSet<string> Nodes { get; } = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<ReportPair> Pairs => _pairs.Values;
@@ -107,8 +106,7 @@ internal sealed class TrafficFold
         if (!record.Event.SequenceEqual("end"u8)) return;
         Flows++;
         ReadOnlySpan<byte> first = record.FirstSeen.IsEmpty ? record.Time : record.FirstSeen;
-        if (First.Length == 0 || first.SequenceCompareTo(First) < 0) First = first.ToArray();
-        if (record.Time.SequenceCompareTo(Last) > 0) Last = record.Time.ToArray();
+        RecordedTimes.Widen(ref _first, ref _last, first, record.Time);
 
         ReadOnlySpan<char> key = _key.Of(in record);
         if (!_lookup.TryGetValue(key, out var pair))
@@ -116,8 +114,6 @@ internal sealed class TrafficFold
             pair = new ReportPair(Encoding.UTF8.GetString(record.Protocol), record.Source.ToArray(), record.Destination.ToArray());
             _pairs[key.ToString()] = pair;
         }
-        if (pair.First.Length == 0 || first.SequenceCompareTo(pair.First) < 0) pair.First = first.ToArray();
-        if (record.Time.SequenceCompareTo(pair.Last) > 0) pair.Last = record.Time.ToArray();
         if (record.Verdict.SequenceEqual("deny"u8))
         {
             pair.DeniedFlows++;

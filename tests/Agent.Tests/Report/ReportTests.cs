@@ -51,6 +51,9 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(["node-1", "node-2"], coverage.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()!));
         Assert.Equal(ends.Min(e => e.GetProperty("first_seen").GetString()), coverage.GetProperty("first_seen").GetString());
         Assert.Equal(ends.Max(e => e.GetProperty("time").GetString()), coverage.GetProperty("last_seen").GetString());
+        // No period asked: since and until are present, and null.
+        Assert.Equal(JsonValueKind.Null, coverage.GetProperty("since").ValueKind);
+        Assert.Equal(JsonValueKind.Null, coverage.GetProperty("until").ValueKind);
 
         // Denied end records grouped by the test: workload pair, port, protocol; flows, first and last seen, enforcement.
         var expected = ends.Where(e => e.GetProperty("verdict").GetString() == "deny")
